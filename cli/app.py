@@ -1,0 +1,274 @@
+"""The `ecgarena` command line: thin parsing on top of the core, rendering with rich."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from ecgarena import paths
+from ecgarena.engine import Session
+from ecgarena.errors import UserError
+from ecgarena.host import KINDS, get_host, options_of
+from ecgarena.progress import console, progress
+from ecgarena.registry import plugin_status
+from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
+from ecgarena.store import export
+from typer.core import TyperGroup
+
+from . import render
+from .data import data_app
+from .options import comma_list, drop_none, key_values
+
+
+class ArenaGroup(TyperGroup):
+    """Turns user errors into one red line and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=ArenaGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="ecgarena: adversarial robustness of ECG classifiers, attack × defense, in mV.",
+)
+app.add_typer(data_app, name="data")
+
+Home = Annotated[
+    Path | None, typer.Option(help="state folder (default $ECGARENA_HOME or ./.ecgarena)")
+]
+Json = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
+Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
+DataDir = Annotated[Path | None, typer.Option(help="dataset folder (or $ECGARENA_DATA)")]
+Config = Annotated[Path | None, typer.Option(help="TOML file with the same fields")]
+Epochs = Annotated[int | None, typer.Option(help="training epochs (early stopping may end sooner)")]
+MaxRecords = Annotated[
+    int | None, typer.Option(help="attack at most N test records (seeded sample)")
+]
+Opts = Annotated[list[str] | None, typer.Option(help="KEY=VALUE plugin option, repeatable")]
+
+
+def _train(config: dict[str, Any], epochs: int | None) -> dict[str, Any]:
+    return {**config.get("train", {}), **drop_none({"epochs": epochs})}
+
+
+@app.command()
+def run(
+    dataset: Annotated[str | None, typer.Option(help="dataset plugin (default synthetic)")] = None,
+    model: Annotated[str | None, typer.Option(help="model plugin (default cnn)")] = None,
+    defense: Annotated[str | None, typer.Option(help="defense plugin (default none)")] = None,
+    attack: Annotated[str | None, typer.Option(help="attack plugin (default pgd)")] = None,
+    eps: Annotated[
+        str | None, typer.Option(help="budget: 0.05, 0.05mV or 50uV (default 0.05 mV)")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="seed of training and attack (default 0)")
+    ] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    config: Config = None,
+    epochs: Epochs = None,
+    max_records: MaxRecords = None,
+    dataset_opt: Opts = None,
+    model_opt: Opts = None,
+    defense_opt: Opts = None,
+    attack_opt: Opts = None,
+    force: Annotated[bool, typer.Option(help="re-run even if this cell is stored")] = False,
+    home: Home = None,
+    json_out: Json = False,
+) -> None:
+    """Run one cell: train (or reuse) the defended model, attack it, audit, store, report."""
+    base = read_toml(config) if config else {}
+    flags = drop_none(
+        {
+            "dataset": dataset,
+            "model": model,
+            "defense": defense,
+            "attack": attack,
+            "eps": eps,
+            "seed": seed,
+            "device": device,
+            "data_dir": data_dir,
+            "max_attack_records": max_records,
+            "dataset_params": key_values(dataset_opt, "--dataset-opt"),
+            "model_params": key_values(model_opt, "--model-opt"),
+            "defense_params": key_values(defense_opt, "--defense-opt"),
+            "attack_params": key_values(attack_opt, "--attack-opt"),
+        }
+    )
+    spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
+    result = Session(get_host(), paths.home(home)).run_and_store(spec, force=force)
+    if json_out:
+        render.print_json(result)
+    else:
+        render.run_result(result)
+
+
+@app.command()
+def matrix(
+    datasets: Annotated[str | None, typer.Option(help="comma list (default synthetic)")] = None,
+    models: Annotated[str | None, typer.Option(help="comma list (default cnn)")] = None,
+    defenses: Annotated[str | None, typer.Option(help="comma list (default none)")] = None,
+    attacks: Annotated[str | None, typer.Option(help="comma list (default pgd)")] = None,
+    eps: Annotated[str | None, typer.Option(help="comma list of budgets, e.g. 0.02,50uV")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma list of seeds")] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    config: Config = None,
+    epochs: Epochs = None,
+    max_records: MaxRecords = None,
+    force: Annotated[bool, typer.Option(help="re-run cells already stored")] = False,
+    home: Home = None,
+    json_out: Json = False,
+) -> None:
+    """Run datasets × models × defenses × attacks × budgets × seeds; resume skips stored cells."""
+    base = read_toml(config) if config else {}
+    flags = drop_none(
+        {
+            "datasets": comma_list(datasets),
+            "models": comma_list(models),
+            "defenses": comma_list(defenses),
+            "attacks": comma_list(attacks),
+            "eps": comma_list(eps),
+            "seeds": comma_list(seeds),
+            "device": device,
+            "data_dir": data_dir,
+            "max_attack_records": max_records,
+        }
+    )
+    spec: MatrixSpec = validate(
+        MatrixSpec, {**base, **flags, "train": _train(base, epochs)}, "matrix spec"
+    )
+    host = get_host()
+    for kind, names in (
+        ("datasets", spec.datasets),
+        ("models", spec.models),
+        ("defenses", spec.defenses),
+        ("attacks", spec.attacks),
+    ):
+        for name in names:
+            host.get(kind, name)  # unknown names fail before any training
+    session = Session(host, paths.home(home))
+    cells = spec.cells()
+    results = []
+    with progress() as bar:
+        task = bar.add_task("matrix", total=len(cells), info="")
+        for cell in cells:
+            bar.update(task, info=f"{cell.defense}/{cell.attack} ε={render.eps_text(cell.eps)}")
+            results.append(session.run_and_store(cell, force=force, keep_going=True))
+            bar.advance(task)
+    if json_out:
+        render.print_json(
+            {
+                "cells": [
+                    {
+                        k: r.get(k)
+                        for k in (
+                            "spec",
+                            "status",
+                            "error",
+                            "clean",
+                            "adversarial",
+                            "fooling",
+                            "audit",
+                            "timings",
+                        )
+                    }
+                    for r in results
+                ]
+            }
+        )
+    else:
+        render.results_table(results, title=f"matrix: {len(cells)} cells")
+    if any(r["status"] == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def plugins(json_out: Json = False) -> None:
+    """Installed plugins: version, what each registers, load errors, registry status."""
+    rows = plugin_status(get_host())
+    if json_out:
+        render.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="ecgarena plugins")
+    for c in ("plugin", "distribution", "version", "registers", "registry", "errors"):
+        table.add_column(c)
+    for r in rows:
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items())
+        table.add_row(
+            r["name"],
+            r["distribution"] or "-",
+            r["version"] or "-",
+            regs or "-",
+            r["registry"],
+            "\n".join(r["errors"]) or "-",
+        )
+    render.out.print(table)
+
+
+@app.command("list")
+def list_(
+    kind: Annotated[str, typer.Argument(help="attacks | defenses | models | datasets")],
+    json_out: Json = False,
+) -> None:
+    """What is registered of one kind, with its plugin and options."""
+    if kind not in KINDS:
+        raise UserError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})")
+    host = get_host()
+    rows = [
+        {
+            "name": e.name,
+            "plugin": e.plugin,
+            "options": options_of(e.cls),
+            "doc": (e.cls.__doc__ or "").strip().splitlines()[0] if e.cls.__doc__ else "",
+        }
+        for e in (host.entries[kind][n] for n in host.names(kind))
+    ]
+    if json_out:
+        render.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=kind)
+    for c in ("name", "plugin", "options", "description"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(
+            r["name"], r["plugin"], ", ".join(f"{k}={v}" for k, v in r["options"].items()), r["doc"]
+        )
+    render.out.print(table)
+
+
+@app.command()
+def results(
+    format: Annotated[str, typer.Option(help="table | csv | json | md")] = "table",
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="every stored row, not only the newest per cell")
+    ] = False,
+    home: Home = None,
+) -> None:
+    """Stored results, newest per cell, as a table or an export."""
+    formats = ("table", "csv", "json", "md")
+    if format not in formats:
+        raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
+    rows = Session(get_host(), paths.home(home)).store.results(all_rows)
+    if format == "table":
+        render.results_table(rows, title=f"{len(rows)} stored results")
+    else:
+        print(export(rows, format), end="")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,30 @@
+"""Parsing of CLI values: comma lists, KEY=VALUE options, budgets; one-line errors."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from ecgarena.errors import UserError
+
+
+def comma_list(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """`["steps=20", "norm=l2"]` → `{"steps": 20, "norm": "l2"}` (values read as TOML, else text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} {pair!r} is not KEY=VALUE (e.g. {flag} steps=20)")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != {}}

@@ -1,0 +1,94 @@
+"""Rich rendering of results, plugins and datasets (stdout), kept apart from command parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ecgarena.store import COLUMNS, summary_row
+from ecgarena.units import format_mv
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def eps_text(eps: Any) -> str:
+    return "/".join(format_mv(e) for e in eps) if isinstance(eps, list) else format_mv(eps)
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def run_result(result: dict[str, Any]) -> None:
+    """A clean-vs-adversarial table, then audit, warnings and timings of one cell."""
+    spec = result["spec"]
+    title = (
+        f"{spec['dataset']} · {spec['model']} · defense {spec['defense']} · attack {spec['attack']}"
+        f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.get('device', '?')}"
+    )
+    if result["status"] == "failed":
+        out.print(f"[red]FAILED[/red] {title}: {result['error']}", markup=True)
+        return
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("clean", justify="right")
+    table.add_column("adversarial", justify="right")
+    clean, adv = result["clean"], result["adversarial"]
+    for key in ("accuracy", "macro_f1", "macro_auc"):
+        if key in clean:
+            table.add_row(key, fmt(clean[key]), fmt(adv[key]))
+    for cls, f1 in clean["per_class_f1"].items():
+        table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]))
+    fool, pert = result["fooling"], result["perturbation"]
+    table.add_row("fooling rate", "", fmt(fool["fooling_rate"]))
+    table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
+    table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
+    table.add_row(f"energy > {pert['cutoff_hz']:g} Hz", "", f"{pert['energy_above_cutoff']:.2%}")
+    out.print(table)
+    audit = result["audit"]
+    if audit["passed"]:
+        out.print(
+            "[green]audit: pass[/green] (" + ", ".join(c["name"] for c in audit["checks"]) + ")"
+        )
+    else:
+        bad = [f"{c['name']}: {c['detail']}" for c in audit["checks"] if not c["passed"]]
+        out.print("[bold red]audit: VIOLATION[/bold red] — " + "; ".join(bad))
+    for w in result.get("warnings", []):
+        out.print(f"[yellow]warning:[/yellow] {w}")
+    t = result["timings"]
+    cached = " (cached weights)" if result["training"].get("cached") else ""
+    out.print(
+        f"timings: data {t['data_s']:.1f}s · train {t['train_s']:.1f}s{cached} · clean "
+        f"{t['clean_eval_s']:.1f}s · attack {t['attack_s']:.1f}s · total {t['total_s']:.1f}s"
+        + (" · [dim]stored result, --force re-runs[/dim]" if result["status"] == "skipped" else "")
+    )
+
+
+def results_table(results: list[dict[str, Any]], title: str = "results") -> None:
+    """One row per cell, as `ecgarena results` and the matrix summary show them."""
+    table = Table(title=title)
+    cols = [c for c in COLUMNS if c != "error"]
+    for c in cols:
+        table.add_column(
+            c, justify="right" if c not in ("dataset", "model", "defense", "attack") else "left"
+        )
+    for r in results:
+        row = summary_row(r)
+        row["eps_mv"] = eps_text(row["eps_mv"])
+        table.add_row(*(fmt(row[c]) for c in cols))
+    out.print(table)
+    for r in results:
+        if r["status"] == "failed":
+            out.print(
+                f"[red]failed[/red] {r['spec']['defense']}/{r['spec']['attack']}: {r['error']}"
+            )

@@ -1,0 +1,74 @@
+"""Budget projections and spectral measures shared by attacks, defenses and the audit.
+
+Per-lead budgets are tensors broadcast as `(1, leads, 1)`. For ℓ∞ each lead is clipped to its
+own ε. For ℓ2 a scalar budget bounds the whole record's norm; a per-lead budget bounds each
+lead's norm separately.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .specs import ThreatModel
+
+
+def lead_budget(threat: ThreatModel, n_leads: int, like: torch.Tensor) -> torch.Tensor:
+    """The budget as a `(1, leads, 1)` tensor on `like`'s device and dtype."""
+    eps = torch.tensor(threat.lead_budgets(n_leads), dtype=like.dtype, device=like.device)
+    return eps.view(1, n_leads, 1)
+
+
+def l2_norms(delta: torch.Tensor, per_lead: bool) -> torch.Tensor:
+    """ℓ2 norm per record `(B,1,1)` or per lead `(B,L,1)`."""
+    if per_lead:
+        return delta.norm(dim=2, keepdim=True)
+    return delta.flatten(1).norm(dim=1).view(-1, 1, 1)
+
+
+def project(delta: torch.Tensor, threat: ThreatModel) -> torch.Tensor:
+    """Nearest point of the threat model's ball (a new tensor; `delta` is untouched)."""
+    eps = lead_budget(threat, delta.shape[1], delta)
+    if threat.norm == "linf":
+        return torch.maximum(torch.minimum(delta, eps), -eps)
+    per_lead = isinstance(threat.budget_mv, list)
+    norms = l2_norms(delta, per_lead)
+    bound = eps if per_lead else eps[:, :1]
+    return delta * torch.clamp(bound / norms.clamp_min(1e-12), max=1.0)
+
+
+def rescale_into(delta: torch.Tensor, threat: ThreatModel) -> torch.Tensor:
+    """Shrink each lead (ℓ∞) or record (ℓ2) by one factor to fit the budget.
+
+    Unlike clipping this is linear per lead, so a band-limited δ stays band-limited.
+    """
+    eps = lead_budget(threat, delta.shape[1], delta)
+    if threat.norm == "linf":
+        peak = delta.abs().amax(dim=2, keepdim=True)
+        return delta * torch.clamp(eps / peak.clamp_min(1e-12), max=1.0)
+    return project(delta, threat)
+
+
+def random_in_ball(
+    shape: tuple[int, ...], threat: ThreatModel, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """A uniform ℓ∞ start, or a random direction scaled to a uniform fraction of the ℓ2 ball."""
+    if threat.norm == "linf":
+        u = torch.rand(shape, generator=generator, device=device) * 2 - 1
+        return u * lead_budget(threat, shape[1], u)
+    d = torch.randn(shape, generator=generator, device=device)
+    r = torch.rand((shape[0], 1, 1), generator=generator, device=device)
+    return project(d * 1e6, threat) * r
+
+
+def energy_above(delta: torch.Tensor, fs: float, cutoff_hz: float) -> torch.Tensor:
+    """Share of each record's spectral energy (all leads) strictly above `cutoff_hz`, `(B,)`."""
+    spec = torch.fft.rfft(delta.double(), dim=-1).abs() ** 2
+    freqs = torch.fft.rfftfreq(delta.shape[-1], d=1.0 / fs).to(delta.device)
+    total = spec.sum(dim=(1, 2))
+    high = spec[..., freqs > cutoff_hz].sum(dim=(1, 2))
+    return torch.where(total > 0, high / total.clamp_min(1e-300), torch.zeros_like(total))
+
+
+def bpda_identity(x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
+    """Backward-pass differentiable approximation: forward value f(x), gradient of identity."""
+    return x + (fx - x).detach()

@@ -1,0 +1,1 @@
+"""Built-in datasets: the embedded synthetic default and real PTB-XL / MIT-BIH loaders."""

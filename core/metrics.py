@@ -1,0 +1,108 @@
+"""Every metric the arena reports, in one place (numpy in, plain floats out).
+
+Multilabel predictions threshold the sigmoid at 0.5; "correct" for a multilabel record means
+its whole predicted label set equals the true one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .constraints import energy_above
+
+
+def predict(logits: np.ndarray, task: str) -> np.ndarray:
+    """Class index per record (multiclass) or a {0,1} label vector (multilabel, p > 0.5)."""
+    return (logits > 0).astype(np.int64) if task == "multilabel" else logits.argmax(axis=1)
+
+
+def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """F1 of each class; both inputs are one-hot/multi-hot `(n, C)` or indices `(n,)`."""
+    if y_true.ndim == 1:
+        y_true, y_pred = np.eye(n_classes)[y_true], np.eye(n_classes)[y_pred]
+    tp = (y_true * y_pred).sum(0)
+    denom = y_true.sum(0) + y_pred.sum(0)
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve via the Mann–Whitney U statistic (ties count half)."""
+    pos = labels.astype(bool)
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification(logits: np.ndarray, y: np.ndarray, task: str, classes: tuple[str, ...]) -> dict:
+    """Accuracy, macro F1 and per-class F1; for multilabel also macro AUROC over present classes."""
+    pred = predict(logits, task)
+    f1 = f1_per_class(y.astype(np.int64), pred, len(classes))
+    out = {
+        "n": int(len(y)),
+        "macro_f1": float(f1.mean()),
+        "per_class_f1": dict(zip(classes, map(float, f1))),
+    }
+    if task == "multilabel":
+        out["accuracy"] = float((pred == y).all(axis=1).mean())  # exact label-set match
+        aucs = [auroc(logits[:, c], y[:, c]) for c in range(len(classes))]
+        valid = [a for a in aucs if not np.isnan(a)]
+        out["macro_auc"] = float(np.mean(valid)) if valid else float("nan")
+        out["auc_classes"] = len(valid)
+    else:
+        out["accuracy"] = float((pred == y).mean())
+    return out
+
+
+def correct(logits: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
+    """Which records are classified correctly (whole label set for multilabel)."""
+    pred = predict(logits, task)
+    return (pred == y).all(axis=1) if task == "multilabel" else pred == y
+
+
+def flips(clean_logits: np.ndarray, adv_logits: np.ndarray, task: str) -> np.ndarray:
+    """Which records' predictions changed under attack."""
+    a, b = predict(clean_logits, task), predict(adv_logits, task)
+    return (a != b).any(axis=1) if task == "multilabel" else a != b
+
+
+def fooling(clean_logits: np.ndarray, adv_logits: np.ndarray, y: np.ndarray, task: str) -> dict:
+    """Fooling rate over correctly classified records, and flip rate over all records.
+
+    Reference: the clean prediction (a record counts as fooled when it was right and its
+    prediction changed).
+    """
+    ok = correct(clean_logits, y, task)
+    flipped = flips(clean_logits, adv_logits, task)
+    return {
+        "fooling_rate": float(flipped[ok].mean()) if ok.any() else float("nan"),
+        "flip_rate": float(flipped.mean()),
+        "n_correct_clean": int(ok.sum()),
+    }
+
+
+def snr_db(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Signal-to-perturbation ratio per record in dB (inf for δ = 0)."""
+    p_sig = (x.astype(np.float64) ** 2).sum(axis=(1, 2))
+    p_pert = (delta.astype(np.float64) ** 2).sum(axis=(1, 2))
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(p_sig / p_pert)
+
+
+def perturbation(x: np.ndarray, delta: np.ndarray, fs: float, cutoff_hz: float) -> dict:
+    """ℓ∞, mean ℓ2, per-lead max |δ| (mV), median SNR (dB) and energy share above a cut-off."""
+    import torch
+
+    delta = np.broadcast_to(delta, x.shape)
+    per_lead = np.abs(delta).max(axis=(0, 2))
+    hf = energy_above(torch.tensor(delta), fs, cutoff_hz).numpy()
+    return {
+        "linf_mv": float(per_lead.max()) if per_lead.size else 0.0,
+        "l2_mv": float(np.sqrt((delta.astype(np.float64) ** 2).sum(axis=(1, 2))).mean()),
+        "per_lead_max_mv": [float(v) for v in per_lead],
+        "snr_db": float(np.median(snr_db(x, delta))),
+        "cutoff_hz": float(cutoff_hz),
+        "energy_above_cutoff": float(hf.mean()),
+    }

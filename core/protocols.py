@@ -1,0 +1,177 @@
+"""The four kinds of pieces (Dataset, Model, Defense, Attack) and what passes between them.
+
+Units contract: signals are float32 tensors `(batch, leads, time)` in millivolts; classifiers
+standardise inside and return logits; budgets are in mV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .specs import ThreatModel, TrainSpec
+
+Task = Literal["multiclass", "multilabel"]
+SplitName = Literal["train", "val", "test"]
+DefenseKind = Literal["none", "preprocessing", "training", "architecture", "ensemble", "certified"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: signals in mV, labels (class index or {0,1} vector), record ids."""
+
+    x: np.ndarray
+    y: np.ndarray
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a classifier and an attack need to know about the data."""
+
+    name: str
+    task: Task
+    classes: tuple[str, ...]
+    leads: tuple[str, ...]
+    fs: float
+    n_samples: int
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A dataset plugin: constructed with options, then loads named splits (cached)."""
+
+    name: ClassVar[str]
+    info: DatasetInfo
+
+    def load(self, split: SplitName) -> Split: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What was found on disk: records, classes, folds, rate (for `ecgarena data info`)."""
+        ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model plugin: builds an `nn.Module` mapping standardised signals to logits."""
+
+    name: ClassVar[str]
+
+    def build(self, n_leads: int, n_samples: int, n_classes: int) -> nn.Module: ...
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    """Honest metadata about a defended classifier, stored with every result."""
+
+    deterministic: bool = True
+    differentiable: bool = True
+    forward_passes: int = 1
+    certifies: bool = False
+    gradient: str = "exact"  # how attacks get gradients: exact, bpda, eot
+    notes: str = ""
+
+
+class Standardize(nn.Module):
+    """First layer of every classifier: (x − mean) / std with constants fitted on train, in mV."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Classifier(nn.Module):
+    """A whole defended pipeline: mV signal → [preprocess] → standardise → net → logits."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        mean: float = 0.0,
+        std: float = 1.0,
+        preprocess: nn.Module | None = None,
+        info: ClassifierInfo | None = None,
+    ) -> None:
+        super().__init__()
+        self.preprocess = preprocess if preprocess is not None else nn.Identity()
+        self.standardize = Standardize(mean, std)
+        self.net = net
+        self.info = info or ClassifierInfo()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardize(self.preprocess(x)))
+
+    def set_standardization(self, mean: float, std: float) -> None:
+        """Fit the standardisation constants (done once, from training data)."""
+        self.standardize.mean.fill_(mean)
+        self.standardize.std.fill_(std)
+
+
+@dataclass
+class FitContext:
+    """What a defense gets to build and train its classifier."""
+
+    info: DatasetInfo
+    train: Split
+    val: Split
+    build_net: Callable[[], nn.Module]
+    train_spec: TrainSpec
+    device: torch.device
+    seed: int
+
+
+@runtime_checkable
+class Defense(Protocol):
+    """A defense plugin: builds the defended classifier (architecture), then trains it."""
+
+    name: ClassVar[str]
+    kind: ClassVar[DefenseKind]
+
+    def build(self, ctx: FitContext) -> Classifier: ...
+
+    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
+        """Train in place; return a summary (epochs, best validation metric, ...)."""
+        ...
+
+
+@dataclass
+class AttackContext:
+    """What an attack may use besides the records it attacks."""
+
+    info: DatasetInfo
+    device: torch.device
+    generator: torch.Generator
+    train: Split | None = None  # for universal attacks that fit on training data
+    cache_dir: Path | None = None
+
+
+@runtime_checkable
+class Attack(Protocol):
+    """An attack plugin: declares its threat model and returns a perturbation in mV."""
+
+    name: ClassVar[str]
+
+    def threat_model(self, budget_mv: float | list[float]) -> ThreatModel: ...
+
+    def run(
+        self,
+        classifier: Classifier,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        threat: ThreatModel,
+        ctx: AttackContext,
+    ) -> torch.Tensor:
+        """Return δ shaped like x (or (1, leads, time) if universal), x + δ being the attack."""
+        ...

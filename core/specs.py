@@ -1,0 +1,179 @@
+"""Pydantic specs: the threat model an attack declares, and the run/matrix a user asks for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import UserError
+from .units import parse_mv
+
+Norm = Literal["linf", "l2"]
+Budget = float | list[float]
+
+
+def _budget(value: Any) -> Budget:
+    """Accept a scalar or a per-lead list, each a number in mV or a string with a unit."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError("a per-lead budget list must not be empty")
+        return [parse_mv(v) for v in value]
+    return parse_mv(value)
+
+
+class ThreatModel(BaseModel):
+    """What an attack may do; the core audits every perturbation against it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    norm: Norm = "linf"
+    budget_mv: Budget = Field(description="ε in mV: a scalar, or one value per lead")
+    band_hz: float | None = Field(None, gt=0, description="low-pass limit of the perturbation")
+    band_margin_hz: float = Field(10.0, ge=0, description="transition band above band_hz")
+    band_tolerance: float = Field(0.02, ge=0, le=1, description="energy share allowed above")
+    universal: bool = False
+    targeted: bool = False
+    access: Literal["white-box", "transfer"] = "white-box"
+    tolerance_mv: float = Field(1e-5, ge=0, description="float slack on the budget check")
+
+    _check_budget = field_validator("budget_mv", mode="before")(_budget)
+
+    def lead_budgets(self, n_leads: int) -> list[float]:
+        """The budget of each lead; a scalar ℓ∞ budget applies to every lead."""
+        if isinstance(self.budget_mv, list):
+            if len(self.budget_mv) != n_leads:
+                raise UserError(
+                    f"per-lead budget has {len(self.budget_mv)} values but the data has "
+                    f"{n_leads} leads"
+                )
+            return list(self.budget_mv)
+        return [self.budget_mv] * n_leads
+
+
+class TrainSpec(BaseModel):
+    """How a classifier is trained (Adam, early stopping on the validation metric)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(8, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1, le=4096)
+    lr: float = Field(1e-3, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
+
+
+class RunSpec(BaseModel):
+    """One cell: dataset × model × defense × attack × budget × seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "synthetic"
+    model: str = "cnn"
+    defense: str = "none"
+    attack: str = "pgd"
+    eps: Budget = Field(0.05, description="attack budget in mV (scalar or per lead)")
+    seed: int = Field(0, ge=0)
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    data_dir: Path | None = None
+    dataset_params: dict[str, Any] = Field(default_factory=dict)
+    model_params: dict[str, Any] = Field(default_factory=dict)
+    defense_params: dict[str, Any] = Field(default_factory=dict)
+    attack_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    max_attack_records: int | None = Field(None, ge=1, description="cap on attacked test records")
+
+    _check_eps = field_validator("eps", mode="before")(_budget)
+
+    def key(self) -> str:
+        """Stable identity of the cell: every field that changes its numbers (not where data lives)."""
+        payload = self.model_dump(mode="json", exclude={"data_dir"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class MatrixSpec(BaseModel):
+    """The cross product datasets × models × defenses × attacks × budgets × seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] = Field(default_factory=lambda: ["synthetic"], min_length=1)
+    models: list[str] = Field(default_factory=lambda: ["cnn"], min_length=1)
+    defenses: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    attacks: list[str] = Field(default_factory=lambda: ["pgd"], min_length=1)
+    eps: list[Budget] = Field(default_factory=lambda: [0.05], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    data_dir: Path | None = None
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-plugin options, keyed by plugin name"
+    )
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    max_attack_records: int | None = Field(None, ge=1)
+
+    @field_validator("eps", mode="before")
+    @classmethod
+    def _check_eps(cls, value: Any) -> list[Budget]:
+        return [_budget(v) for v in (value if isinstance(value, list) else [value])]
+
+    def cells(self) -> list[RunSpec]:
+        """Expand into run specs, grouped so each defended model is trained once, in order."""
+        return [
+            RunSpec(
+                dataset=d,
+                model=m,
+                defense=f,
+                attack=a,
+                eps=e,
+                seed=s,
+                device=self.device,
+                data_dir=self.data_dir,
+                dataset_params=self.params.get(d, {}),
+                model_params=self.params.get(m, {}),
+                defense_params=self.params.get(f, {}),
+                attack_params=self.params.get(a, {}),
+                train=self.train,
+                max_attack_records=self.max_attack_records,
+            )
+            for d in self.datasets
+            for m in self.models
+            for f in self.defenses
+            for s in self.seeds
+            for a in self.attacks
+            for e in self.eps
+        ]
+
+
+def describe_validation_error(what: str, error: ValidationError) -> str:
+    """One readable line: which field is wrong, what it got, and what is valid."""
+    parts = []
+    for err in error.errors():
+        field = ".".join(str(p) for p in err["loc"]) or what
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown option"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})"
+        parts.append(f"{field}: {msg}{shown}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
+    """Build a spec, turning pydantic's errors into one UserError line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise UserError(describe_validation_error(what, e)) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML spec file; a missing or malformed file is a one-line UserError."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"config file {str(path)!r} is not valid TOML: {e}") from None

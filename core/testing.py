@@ -1,0 +1,85 @@
+"""Test helpers for plugin authors: hypothesis strategies and a conformance check that runs
+an attack through the core's own audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from torch import nn
+
+from .audit import AuditReport, audit, modes
+from .protocols import AttackContext, Classifier, DatasetInfo
+from .specs import ThreatModel
+
+
+def budgets(n_leads: int, max_mv: float = 1.0) -> st.SearchStrategy[float | list[float]]:
+    """A scalar budget or a per-lead vector, in mV (0 included)."""
+    value = st.floats(0.0, max_mv, allow_nan=False)
+    return st.one_of(value, st.lists(value, min_size=n_leads, max_size=n_leads))
+
+
+def threat_models(n_leads: int) -> st.SearchStrategy[ThreatModel]:
+    """ℓ∞ or ℓ2 threat models with scalar or per-lead budgets."""
+    return st.builds(ThreatModel, norm=st.sampled_from(["linf", "l2"]), budget_mv=budgets(n_leads))
+
+
+def signals(batch: int = 4, leads: int = 2, time: int = 64) -> st.SearchStrategy[torch.Tensor]:
+    """Float32 `(batch, leads, time)` signals in mV, bounded like ECG (±5 mV)."""
+    return st.integers(0, 2**31 - 1).map(
+        lambda seed: torch.from_numpy(
+            np.random.default_rng(seed)
+            .normal(0, 1, (batch, leads, time))
+            .clip(-5, 5)
+            .astype(np.float32)
+        )
+    )
+
+
+class TinyNet(nn.Module):
+    """A minimal differentiable classifier for conformance tests."""
+
+    def __init__(self, leads: int, n_classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(leads, 8, 5, padding=2)
+        self.bn = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.bn(self.conv(x))).mean(-1))
+
+
+def tiny_classifier(leads: int = 2, n_classes: int = 3, seed: int = 0) -> Classifier:
+    torch.manual_seed(seed)
+    return Classifier(TinyNet(leads, n_classes)).eval()
+
+
+def check_attack(
+    attack,
+    x: torch.Tensor,
+    budget_mv: float | list[float],
+    classifier: Classifier | None = None,
+    fs: float = 100.0,
+    task: str = "multiclass",
+    n_classes: int = 3,
+    seed: int = 0,
+) -> AuditReport:
+    """Run `attack` on `x` exactly as the engine does and return the core's audit report."""
+    leads = x.shape[1]
+    clf = classifier or tiny_classifier(leads, n_classes, seed)
+    threat = attack.threat_model(budget_mv)
+    info = DatasetInfo(
+        "conformance",
+        task,
+        tuple(f"c{i}" for i in range(n_classes)),
+        tuple(f"L{i}" for i in range(leads)),
+        fs,
+        x.shape[2],
+    )
+    y = torch.randint(0, n_classes, (len(x),), generator=torch.Generator().manual_seed(seed))
+    if task == "multilabel":
+        y = nn.functional.one_hot(y, n_classes).float()
+    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed))
+    x_before, before = x.clone(), modes(clf)
+    delta = attack.run(clf, x, y, threat, ctx)
+    return audit(x, x_before, delta, threat, fs, before, modes(clf))

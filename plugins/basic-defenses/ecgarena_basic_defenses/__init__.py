@@ -1,0 +1,91 @@
+"""Baseline defenses: none (ERM), median-filter preprocessing (BPDA), PGD adversarial training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import ecgarena
+from ecgarena.gradients import pgd
+from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
+from ecgarena.specs import ThreatModel
+from ecgarena.training import fit_classifier
+from pydantic import BaseModel, ConfigDict, Field
+
+from .median import MedianFilter
+
+
+class NoDefense(BaseModel):
+    """Empirical risk minimisation: the undefended baseline."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: ClassVar[str] = "none"
+    kind: ClassVar[str] = "none"
+
+    def build(self, ctx: FitContext) -> Classifier:
+        return Classifier(ctx.build_net())
+
+    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
+        return fit_classifier(classifier, ctx, description=f"train {self.name}")
+
+
+class MedianDefense(NoDefense):
+    """Running median of each lead before the classifier (trained on filtered signals).
+
+    Attacked end to end: `gradient="bpda"` passes the gradient straight through the median,
+    `"exact"` differentiates the median itself (it routes to the median sample).
+    """
+
+    name: ClassVar[str] = "median"
+    kind: ClassVar[str] = "preprocessing"
+    window_ms: float = Field(50.0, gt=0, le=500, description="window length (odd samples ≥ 1)")
+    gradient: Literal["bpda", "exact"] = "bpda"
+
+    def build(self, ctx: FitContext) -> Classifier:
+        k = max(1, int(round(self.window_ms * ctx.info.fs / 1000)) // 2 * 2 + 1)
+        info = ClassifierInfo(
+            differentiable=False, gradient=self.gradient, notes=f"median window {k} samples"
+        )
+        return Classifier(
+            ctx.build_net(), preprocess=MedianFilter(k, self.gradient == "bpda"), info=info
+        )
+
+
+class PGDTraining(NoDefense):
+    """Madry adversarial training: each batch is replaced (or partly replaced) by PGD examples."""
+
+    name: ClassVar[str] = "pgd-at"
+    kind: ClassVar[str] = "training"
+    eps_mv: float = Field(0.05, gt=0, le=5, description="training budget ℓ∞ in mV")
+    steps: int = Field(5, ge=1, le=100)
+    step_size: float = Field(0.5, gt=0, le=2, description="fraction of ε per step")
+    clean_fraction: float = Field(0.0, ge=0, lt=1, description="share of each batch left clean")
+
+    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
+        threat = ThreatModel(norm="linf", budget_mv=self.eps_mv)
+        import torch
+
+        gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+
+        def augment(clf, x, y):
+            k = int(round(len(x) * self.clean_fraction))
+            delta = pgd(
+                clf,
+                x[k:],
+                y[k:],
+                threat,
+                ctx.info.task,
+                steps=self.steps,
+                step_size=self.step_size,
+                generator=gen,
+            )
+            return torch.cat([x[:k], x[k:] + delta])
+
+        return fit_classifier(classifier, ctx, augment=augment, description=f"train {self.name}")
+
+
+@ecgarena.hookimpl
+def ecgarena_register_defenses(register: Callable[[type], None]) -> None:
+    register(NoDefense)
+    register(MedianDefense)
+    register(PGDTraining)

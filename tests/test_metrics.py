@@ -1,0 +1,67 @@
+"""Metrics against hand-computed values and their invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ecgarena import metrics
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def test_multiclass_accuracy_and_f1():
+    y = np.array([0, 0, 1, 2])
+    logits = np.eye(3)[[0, 1, 1, 2]]
+    m = metrics.classification(logits, y, "multiclass", ("a", "b", "c"))
+    assert m["accuracy"] == 0.75
+    # class a: tp1 fn1 fp0 → 2/3; b: tp1 fp1 → 2/3; c: 1
+    assert m["per_class_f1"] == pytest.approx({"a": 2 / 3, "b": 2 / 3, "c": 1.0})
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+
+
+def test_auroc_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    s, lab = rng.normal(size=50), rng.integers(0, 2, 50)
+    pos, neg = s[lab == 1], s[lab == 0]
+    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+    assert metrics.auroc(s, lab) == pytest.approx(pairs)
+    assert np.isnan(metrics.auroc(s, np.ones(50)))
+
+
+def test_multilabel_metrics_skip_absent_classes():
+    y = np.array([[1, 0], [0, 0], [1, 0]], np.float32)
+    logits = np.array([[2.0, -1], [-2, -1], [1, -3]])
+    m = metrics.classification(logits, y, "multilabel", ("x", "y"))
+    assert m["macro_auc"] == 1.0 and m["auc_classes"] == 1
+    assert m["accuracy"] == 1.0
+
+
+def test_fooling_rate_counts_only_correct_records():
+    y = np.array([0, 1, 1, 0])
+    clean = np.eye(2)[[0, 1, 0, 0]]  # records 0,1,3 correct
+    adv = np.eye(2)[[1, 1, 1, 0]]  # record 0 flips; record 2 (wrong) flips too
+    f = metrics.fooling(clean, adv, y, "multiclass")
+    assert f["fooling_rate"] == pytest.approx(1 / 3)
+    assert f["flip_rate"] == pytest.approx(2 / 4)
+    assert metrics.fooling(clean, clean, y, "multiclass")["fooling_rate"] == 0.0
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 10_000))
+def test_zero_perturbation_fools_nobody(seed):
+    rng = np.random.default_rng(seed)
+    logits, y = rng.normal(size=(20, 5)), rng.integers(0, 2, (20, 5)).astype(np.float32)
+    f = metrics.fooling(logits, logits, y, "multilabel")
+    assert f["flip_rate"] == 0.0 and (np.isnan(f["fooling_rate"]) or f["fooling_rate"] == 0.0)
+
+
+def test_perturbation_stats():
+    x = np.ones((2, 2, 100), np.float32)
+    d = np.zeros_like(x)
+    d[:, 1] = 0.1
+    p = metrics.perturbation(x, d, 100.0, 15.0)
+    assert p["linf_mv"] == pytest.approx(0.1)
+    assert p["per_lead_max_mv"] == pytest.approx([0.0, 0.1])
+    assert p["l2_mv"] == pytest.approx(0.1 * np.sqrt(100), rel=1e-5)
+    assert p["snr_db"] == pytest.approx(10 * np.log10(200 / 1.0), rel=1e-4)
+    assert p["energy_above_cutoff"] == pytest.approx(0.0, abs=1e-12)

@@ -1,0 +1,61 @@
+"""The SQLite results store: append-only, newest per cell, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ecgarena.specs import RunSpec
+from ecgarena.store import Store, export
+
+
+def result(spec: RunSpec, status="done", auc=0.8) -> dict:
+    return {
+        "key": spec.key(),
+        "status": status,
+        "spec": spec.model_dump(mode="json"),
+        "device": "cpu",
+        "clean": {"macro_auc": auc, "macro_f1": 0.5},
+        "adversarial": {"macro_auc": auc / 2, "macro_f1": 0.2},
+        "fooling": {"fooling_rate": 0.4},
+        "audit": {"passed": status == "done", "checks": []},
+    }
+
+
+def test_store_is_append_only_and_reads_newest(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    spec = RunSpec()
+    assert not store.done(spec.key())
+    store.add(result(spec, auc=0.7))
+    store.add(result(spec, auc=0.9))  # a forced re-run
+    assert store.done(spec.key())
+    assert store.latest(spec.key())["clean"]["macro_auc"] == 0.9
+    assert len(store.results()) == 1 and len(store.results(all_rows=True)) == 2
+    # reopening the file keeps everything
+    assert len(Store(tmp_path / "r.sqlite").results(all_rows=True)) == 2
+
+
+def test_failed_cell_is_not_done(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    spec = RunSpec(attack="fgsm")
+    store.add(
+        {
+            "key": spec.key(),
+            "status": "failed",
+            "spec": spec.model_dump(mode="json"),
+            "error": "boom",
+        }
+    )
+    assert not store.done(spec.key())
+    assert store.results()[0]["error"] == "boom"
+
+
+def test_exports(tmp_path):
+    rows = [result(RunSpec(eps=0.02)), result(RunSpec(eps=0.05), status="failed")]
+    parsed = list(csv.DictReader(io.StringIO(export(rows, "csv"))))
+    assert [r["eps_mv"] for r in parsed] == ["0.02", "0.05"]
+    assert parsed[0]["audit"] == "pass" and parsed[1]["audit"] == "VIOLATION"
+    assert json.loads(export(rows, "json"))[0]["spec"]["eps"] == 0.02
+    md = export(rows, "md").splitlines()
+    assert md[0].startswith("| dataset") and len(md) == 4
