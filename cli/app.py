@@ -125,6 +125,9 @@ def matrix(
     config: Config = None,
     epochs: Epochs = None,
     max_records: MaxRecords = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="PLUGIN.KEY=VALUE option, repeatable")
+    ] = None,
     force: Annotated[bool, typer.Option(help="re-run cells already stored")] = False,
     home: Home = None,
     json_out: Json = False,
@@ -144,6 +147,13 @@ def matrix(
             "max_attack_records": max_records,
         }
     )
+    params = base.get("params", {})
+    for key, value in key_values(param, "--param").items():
+        plugin, dot, option = key.rpartition(".")
+        if not dot or not plugin:
+            raise UserError(f"--param {key!r} must be PLUGIN.KEY=VALUE (e.g. --param pgd.steps=20)")
+        params.setdefault(plugin, {})[option] = value
+    flags["params"] = params
     spec: MatrixSpec = validate(
         MatrixSpec, {**base, **flags, "train": _train(base, epochs)}, "matrix spec"
     )

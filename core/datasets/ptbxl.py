@@ -122,7 +122,7 @@ class PTBXLDataset(CachedDataset):
             "records_with_superclass": len(kept),
             "dropped_without_superclass": dropped,
             "class_counts": dict(zip(CLASSES, map(int, y.sum(0)))),
-            "fold_counts": {str(k): v for k, v in sorted(Counter(map(int, fold)).items())},
+            "fold_counts": dict(sorted(Counter(int(float(r["strat_fold"])) for r in rows).items())),
             "folds": {"train": "1-8", "val": "9", "test": "10"},
             "split_sizes": {s: int(m.sum()) for s, m in masks.items()},
         }
