@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from ecgarena import paths
 from ecgarena.engine import Session
@@ -15,6 +14,7 @@ from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
 from ecgarena.store import export
+from rich.text import Text
 from typer.core import TyperGroup
 
 from . import render
@@ -25,11 +25,11 @@ from .options import comma_list, drop_none, key_values
 class ArenaGroup(TyperGroup):
     """Turns user errors into one red line and exit code 2, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as e:
-            console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            console.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True)
             raise typer.Exit(2) from None
 
 
@@ -224,7 +224,7 @@ def plugins(json_out: Json = False) -> None:
             r["registry"],
             "\n".join(r["errors"]) or "-",
         )
-    render.out.print(table)
+    render.show(table)
 
 
 @app.command("list")
@@ -257,7 +257,7 @@ def list_(
         table.add_row(
             r["name"], r["plugin"], ", ".join(f"{k}={v}" for k, v in r["options"].items()), r["doc"]
         )
-    render.out.print(table)
+    render.show(table)
 
 
 @app.command()

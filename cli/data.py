@@ -47,7 +47,7 @@ def info(
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) if len(value) <= 20 else f"{len(value)} items"
         table.add_row(key, str(value))
-    render.out.print(table)
+    render.show(table)
 
 
 @data_app.command("download")
@@ -67,7 +67,7 @@ def download_(
             workers=workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    render.out.print(
+    render.show(
         f"{name}: {report.files_total} files in {dest} — {report.files_downloaded} downloaded "
         f"({report.bytes_downloaded / 1e6:.1f} MB), {report.files_skipped} already present and verified"
     )

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecgarena.store import COLUMNS, summary_row
+from ecgarena.store import summary_row
 from ecgarena.units import format_mv
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-out = Console()
+
+def show(renderable: Any) -> None:
+    """Print to stdout with a console made now, so the terminal width (COLUMNS) is current."""
+    Console(soft_wrap=True).print(renderable)
 
 
 def fmt(v: Any) -> str:
@@ -37,7 +41,7 @@ def run_result(result: dict[str, Any]) -> None:
         f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.get('device', '?')}"
     )
     if result["status"] == "failed":
-        out.print(f"[red]FAILED[/red] {title}: {result['error']}", markup=True)
+        show(Text(f"FAILED {title}: {result['error']}", style="red"))
         return
     table = Table(title=title)
     table.add_column("metric")
@@ -54,20 +58,18 @@ def run_result(result: dict[str, Any]) -> None:
     table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
     table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
     table.add_row(f"energy > {pert['cutoff_hz']:g} Hz", "", f"{pert['energy_above_cutoff']:.2%}")
-    out.print(table)
+    show(table)
     audit = result["audit"]
     if audit["passed"]:
-        out.print(
-            "[green]audit: pass[/green] (" + ", ".join(c["name"] for c in audit["checks"]) + ")"
-        )
+        show("[green]audit: pass[/green] (" + ", ".join(c["name"] for c in audit["checks"]) + ")")
     else:
         bad = [f"{c['name']}: {c['detail']}" for c in audit["checks"] if not c["passed"]]
-        out.print("[bold red]audit: VIOLATION[/bold red] — " + "; ".join(bad))
+        show("[bold red]audit: VIOLATION[/bold red] — " + "; ".join(bad))
     for w in result.get("warnings", []):
-        out.print(f"[yellow]warning:[/yellow] {w}")
+        show(f"[yellow]warning:[/yellow] {w}")
     t = result["timings"]
     cached = " (cached weights)" if result["training"].get("cached") else ""
-    out.print(
+    show(
         f"timings: data {t['data_s']:.1f}s · train {t['train_s']:.1f}s{cached} · clean "
         f"{t['clean_eval_s']:.1f}s · attack {t['attack_s']:.1f}s · total {t['total_s']:.1f}s"
         + (" · [dim]stored result, --force re-runs[/dim]" if result["status"] == "skipped" else "")
@@ -77,18 +79,42 @@ def run_result(result: dict[str, Any]) -> None:
 def results_table(results: list[dict[str, Any]], title: str = "results") -> None:
     """One row per cell, as `ecgarena results` and the matrix summary show them."""
     table = Table(title=title)
-    cols = [c for c in COLUMNS if c != "error"]
+    cols = (
+        "data/model",
+        "defense",
+        "attack",
+        "ε",
+        "seed",
+        "metric",
+        "clean",
+        "adv",
+        "fooling",
+        "audit",
+        "status",
+    )
     for c in cols:
-        table.add_column(
-            c, justify="right" if c not in ("dataset", "model", "defense", "attack") else "left"
-        )
+        table.add_column(c, overflow="fold")
     for r in results:
         row = summary_row(r)
-        row["eps_mv"] = eps_text(row["eps_mv"])
-        table.add_row(*(fmt(row[c]) for c in cols))
-    out.print(table)
+        table.add_row(
+            f"{row['dataset']}/{row['model']}",
+            row["defense"],
+            row["attack"],
+            eps_text(row["eps_mv"]),
+            str(row["seed"]),
+            row["metric"],
+            fmt(row["clean"]),
+            fmt(row["adversarial"]),
+            fmt(row["fooling_rate"]),
+            row["audit"],
+            row["status"],
+        )
+    show(table)
     for r in results:
         if r["status"] == "failed":
-            out.print(
-                f"[red]failed[/red] {r['spec']['defense']}/{r['spec']['attack']}: {r['error']}"
+            show(
+                Text(
+                    f"failed {r['spec']['defense']}/{r['spec']['attack']}: {r['error']}",
+                    style="red",
+                )
             )

@@ -80,8 +80,10 @@ def audit(
             f"got {delta.dtype} on {delta.device}, expected {x.dtype} on {x.device}",
         )
     )
-    add(Check("input unchanged", torch.equal(x, x_before), "the attack modified x in place"))
-    add(Check("model mode restored", modes_before == modes_after, "train/eval modes changed"))
+    same = torch.equal(x, x_before)
+    add(Check("input unchanged", same, "x untouched" if same else "the attack modified x in place"))
+    kept = modes_before == modes_after
+    add(Check("model mode restored", kept, "modes kept" if kept else "train/eval modes changed"))
     if not shape_ok:
         return report
     d = delta.detach().to(torch.float64)

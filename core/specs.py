@@ -156,7 +156,8 @@ def describe_validation_error(what: str, error: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown option"
         got = err.get("input")
-        shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})"
+        hidden = isinstance(got, dict) or err["type"] == "missing" or repr(got) in msg
+        shown = "" if hidden else f" (got {got!r})"
         parts.append(f"{field}: {msg}{shown}")
     return f"invalid {what}: " + "; ".join(parts)
 

@@ -30,7 +30,7 @@ def task_loss(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
 
 def to_tensor(a: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """A float32/int64 tensor on `device` (labels keep their dtype)."""
-    t = torch.as_tensor(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
+    t = torch.tensor(a) if isinstance(a, np.ndarray) else a  # copies: memmaps are read-only
     return t.to(device)
 
 

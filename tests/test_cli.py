@@ -15,7 +15,7 @@ SMALL = ["--dataset-opt", "n_records=300", "--epochs", "2"]
 
 
 def invoke(*args: str):
-    result = runner.invoke(app, [str(a) for a in args])
+    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
     assert "Traceback" not in result.output, result.output
     return result
 

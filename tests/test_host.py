@@ -11,13 +11,14 @@ from ecgarena.errors import PluginError, UserError
 from ecgarena.host import Host
 
 PLUGIN = """
+from typing import ClassVar
 import ecgarena
 from pydantic import BaseModel, ConfigDict
 
 class {cls}(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name = "{name}"
-    kind = "none"
+    name: ClassVar[str] = "{name}"
+    kind: ClassVar[str] = "none"
     strength: int = 1
 
 @ecgarena.hookimpl
@@ -31,6 +32,7 @@ SEEN = []
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("ECGARENA_PLUGINS", raising=False)  # the fake entry points are explicit
     yield tmp_path
     for mod in [m for m in sys.modules if m.startswith("fake_")]:
         del sys.modules[mod]
