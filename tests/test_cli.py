@@ -129,6 +129,7 @@ def test_matrix_failing_cell_is_recorded_and_others_go_on(cli_home, tmp_path):
         (["run", "--attack-opt", "stepz=3"], "stepz: unknown option"),
         (["matrix", "--defenses", "none,medain"], "did you mean median"),
         (["list", "gizmos"], "unknown kind"),
+        (["run", "--eps", "[0.1, 0.2]"], "not a voltage"),
         (["results", "--format", "xml"], "unknown format"),
         (["data", "info", "nosuch"], "unknown dataset"),
         (["data", "download", "ptbxx", "--dest", "/tmp/x"], "ptbxl"),
@@ -141,6 +142,15 @@ def test_user_errors_are_one_line_exit_2(args, message, cli_home):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_cuda_without_gpu_is_a_user_error(cli_home):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: --device cuda is valid here")
+    result = invoke("run", "--device", "cuda", "--home", cli_home)
+    assert result.exit_code == 2 and "no CUDA GPU" in result.output
 
 
 def test_bad_toml_config(tmp_path, cli_home):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ecgarena.synthetic_ecg import CLASSES, LEADS, generate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from ecgarena.synthetic_ecg import CLASSES, LEADS, generate
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,52 @@
+"""registry.toml is valid and agrees with the first-party plugins that are installed."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from ecgarena.errors import UserError
+from ecgarena.host import Host
+from ecgarena.registry import REGISTRY, load_registry
+
+from .conftest import ROOT
+
+
+def test_registry_validates_and_lists_planned_paper_plugins():
+    registry = load_registry()
+    names = {e.name: e for e in registry.plugin}
+    for planned in (
+        "sap",
+        "scar",
+        "universal-deepfool",
+        "cpr",
+        "randomized-smoothing",
+        "adversarial-distillation",
+        "caslcnet",
+        "dna",
+    ):
+        assert names[planned].status == "planned"
+    assert REGISTRY == ROOT / "registry.toml"
+
+
+def test_available_entries_match_their_packages_and_registrations():
+    host = Host()
+    for entry in load_registry().plugin:
+        if entry.status != "available":
+            continue
+        project = tomllib.loads((ROOT / entry.path / "pyproject.toml").read_text())["project"]
+        assert project["name"] == entry.distribution
+        assert entry.name in project["entry-points"]["ecgarena"]
+        registered = [n for k in entry.kinds for n in host.plugins[entry.name].registers.get(k, [])]
+        assert sorted(registered) == sorted(entry.provides)
+
+
+def test_malformed_registry_is_one_line_error(tmp_path):
+    bad = tmp_path / "registry.toml"
+    bad.write_text('[[plugin]]\nname = "x"\nstatus = "maybe"\n')
+    with pytest.raises(UserError) as e:
+        load_registry(bad)
+    assert "status" in str(e.value) and "\n" not in str(e.value)
+    bad.write_text("[[plugin]\n")
+    with pytest.raises(UserError, match="registry.toml"):
+        load_registry(bad)
