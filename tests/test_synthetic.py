@@ -64,3 +64,23 @@ def test_pathologies_change_morphology(data):
 def test_any_seed_and_rate(seed, fs):
     x, y = generate(2, seed=seed, fs=fs, duration_s=2.0)
     assert x.shape == (2, 12, 2 * fs) and np.isfinite(x).all() and set(np.unique(y)) <= {0.0, 1.0}
+
+
+def test_records_do_not_depend_on_the_process_hash_seed():
+    """Two-label records drew severities in set order, which varies with PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import hashlib; from ecgarena.synthetic_ecg import generate; print(hashlib.sha256(generate(300, 0)[0].tobytes()).hexdigest())"
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(h)},
+        ).stdout
+        for h in (1, 2, 3)
+    }
+    assert len(digests) == 1

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from ..protocols import DatasetInfo, Split
-from ..synthetic_ecg import CLASSES, LEADS, generate
+from ..synthetic_ecg import CLASSES, GENERATOR_VERSION, LEADS, generate
 from .base import CachedDataset
 
 
@@ -31,6 +31,9 @@ class SyntheticDataset(CachedDataset):
             float(self.fs),
             round(self.fs * self.duration_s),
         )
+
+    def cache_parts(self) -> dict[str, Any]:
+        return {**super().cache_parts(), "generator": GENERATOR_VERSION}
 
     def build(self) -> tuple[dict[str, Split], dict[str, Any]]:
         x, y = generate(self.n_records, self.data_seed, fs=self.fs, duration_s=self.duration_s)
