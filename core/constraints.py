@@ -7,7 +7,10 @@ lead's norm separately.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import BaseModel, Field
 
 from .specs import ThreatModel
 
@@ -72,3 +75,33 @@ def energy_above(delta: torch.Tensor, fs: float, cutoff_hz: float) -> torch.Tens
 def bpda_identity(x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
     """Backward-pass differentiable approximation: forward value f(x), gradient of identity."""
     return x + (fx - x).detach()
+
+
+PRECORDIAL = ("V2", "V3", "V4", "V5", "V6")
+
+
+def precordial_profile(eps_mv: float, leads: tuple[str, ...], other_ratio: float) -> list[float]:
+    """The SCAR seed's per-lead budgets: ε on V2–V6, ε·`other_ratio` on every other lead.
+
+    With ε = 0.2 mV and ratio 0.5 this is the seed's 0.1 mV (limb leads, V1) / 0.2 mV (V2–V6).
+    Data without any of V2–V6 (e.g. one MIT-BIH lead) gets ε on every lead.
+    """
+    names = [lead.upper() for lead in leads]
+    if not any(n in PRECORDIAL for n in names):
+        return [eps_mv] * len(leads)
+    return [eps_mv if n in PRECORDIAL else eps_mv * other_ratio for n in names]
+
+
+class PrecordialProfile(BaseModel):
+    """Options of attacks whose scalar budget means the SCAR seed's per-lead profile."""
+
+    profile: Literal["seed", "uniform"] = Field(
+        "seed", description="seed: ε on V2–V6 and ε·other_ratio elsewhere; uniform: ε everywhere"
+    )
+    other_ratio: float = Field(0.5, gt=0, le=1, description="limb leads and V1 budget ÷ V2–V6")
+
+    def expand_budget(self, eps_mv: float, leads: tuple[str, ...]) -> float | list[float]:
+        """Per-lead budgets from the dataset's lead names (see `precordial_profile`)."""
+        if self.profile == "uniform":
+            return eps_mv
+        return precordial_profile(eps_mv, leads, self.other_ratio)

@@ -27,6 +27,8 @@ from .store import Store
 from .training import predict_logits, task_loss, to_tensor
 
 ATTACK_BATCH = 128
+DEFAULT_EPS_MV = 0.05  # the budget of attacks that declare no `default_eps_mv`
+ARTIFACT_RECORDS = 4  # records kept per cell (clean x and δ) for `ecgarena plot overlay`
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,18 +38,26 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def versions(host: Host, spec: RunSpec) -> dict[str, str | None]:
-    """Core and plugin versions behind a cell, stored with every result."""
+def digest(obj: Any, n: int = 24) -> str:
+    """A short stable hash of a JSON-able object (cache keys of weights and perturbations)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def plugin_versions(host: Host, pieces: list[tuple[str, str]]) -> dict[str, str | None]:
+    """Core, torch and the versions of the plugins providing `(kind, name)` pieces."""
     out = {"ecgarena": host.plugins["ecgarena"].version, "torch": torch.__version__}
-    for kind, name in (
-        ("datasets", spec.dataset),
-        ("models", spec.model),
-        ("defenses", spec.defense),
-        ("attacks", spec.attack),
-    ):
+    for kind, name in pieces:
         plugin = host.get(kind, name).plugin
         out[plugin] = host.plugins[plugin].version
     return out
+
+
+def versions(host: Host, spec: RunSpec) -> dict[str, str | None]:
+    """Versions behind a cell (with the transfer source's plugins), stored with every result."""
+    src = spec.source()
+    pieces = [("datasets", spec.dataset), ("models", spec.model), ("defenses", spec.defense)]
+    pieces += [("attacks", spec.attack), ("models", src.model), ("defenses", src.defense)]
+    return plugin_versions(host, pieces)
 
 
 class Session:
@@ -78,17 +88,16 @@ class Session:
         info = data.info
         defense = self.host.create("defenses", spec.defense, spec.defense_params)
         model = self.host.create("models", spec.model, spec.model_params)
+        pieces = [("datasets", spec.dataset), ("models", spec.model), ("defenses", spec.defense)]
         parts = {
             "dataset": [spec.dataset, data.cache_parts()],
             "model": [spec.model, spec.model_params],
             "defense": [spec.defense, spec.defense_params],
             "train": spec.train.model_dump(),
             "seed": spec.seed,
-            "versions": versions(self.host, spec),
+            "versions": plugin_versions(self.host, pieces),
         }
-        key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[
-            :24
-        ]
+        key = digest(parts)
         if key in self._classifiers:
             return self._classifiers[key]
         torch.manual_seed(spec.seed)
@@ -120,24 +129,46 @@ class Session:
             os.replace(tmp, weights)
         clf.to(device).eval()
         summary["weights"] = str(weights)
+        summary["key"] = key
         self._classifiers[key] = (clf, summary)
         return clf, summary
 
+    def resolve(self, spec: RunSpec) -> RunSpec:
+        """Fill what the spec leaves to plugins (the attack's default budget) before keying."""
+        if spec.eps is not None:
+            return spec
+        cls = self.host.get("attacks", spec.attack).cls
+        return spec.model_copy(update={"eps": getattr(cls, "default_eps_mv", DEFAULT_EPS_MV)})
+
+    def threat(self, attack: Any, spec: RunSpec, info: Any) -> ThreatModel:
+        """The attack's threat model for the spec's budget, per-lead where the attack says so."""
+        eps = spec.eps
+        if not isinstance(eps, list) and hasattr(attack, "expand_budget"):
+            eps = attack.expand_budget(eps, info.leads)
+        threat: ThreatModel = attack.threat_model(eps)
+        threat.lead_budgets(len(info.leads))  # a wrong per-lead length fails before training
+        if spec.transfer:
+            threat = threat.model_copy(update={"access": "transfer"})
+        return threat
+
     def run(self, spec: RunSpec) -> dict[str, Any]:
         """Run one cell and return its JSON-ready result (not stored; see `run_and_store`)."""
+        spec = self.resolve(spec)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         device = resolve_device(spec.device)
         attack = self.host.create("attacks", spec.attack, spec.attack_params)
-        threat: ThreatModel = attack.threat_model(spec.eps)
         data = self.dataset(spec)
         info = data.info
-        threat.lead_budgets(len(info.leads))  # a wrong per-lead length fails before training
+        threat = self.threat(attack, spec, info)
         test = data.load("test")
         timings["data_s"] = time.perf_counter() - t0
 
         t = time.perf_counter()
         clf, training = self.classifier(spec, device)
+        source, source_training = (
+            self.classifier(spec.source(), device) if spec.transfer else (clf, training)
+        )
         timings["train_s"] = time.perf_counter() - t
 
         idx = np.arange(len(test))
@@ -156,7 +187,9 @@ class Session:
         timings["clean_eval_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        delta, report = self.craft(attack, threat, clf, x_np, y_np, data, device, spec.seed)
+        delta, report, stored = self.craft(
+            attack, threat, source, x_np, y_np, data, device, spec, source_training["key"]
+        )
         timings["attack_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -177,35 +210,118 @@ class Session:
             "clean": metrics.classification(clean_logits, y_np, info.task, info.classes),
             "adversarial": metrics.classification(adv_logits, y_np, info.task, info.classes),
             "fooling": metrics.fooling(clean_logits, adv_logits, y_np, info.task),
+            "targets": metrics.targets(clean_logits, adv_logits, info.task, info.classes),
             "perturbation": metrics.perturbation(x_np, delta, info.fs, cutoff),
             "audit": report.to_dict(),
             "warnings": self.warnings(clf, attack, x_np, y_np, info.task, device),
             "timings": {**timings, "total_s": time.perf_counter() - t0},
         }
+        if spec.transfer:
+            result["source"] = {
+                "model": spec.source().model,
+                "defense": spec.source().defense,
+                "training": {k: v for k, v in source_training.items() if k != "history"},
+            }
+        if stored is not None:
+            result["universal_perturbation"] = stored
+        if getattr(attack, "report", None):
+            result["attack_report"] = attack.report
+        result["artifact"] = self.save_artifact(spec, x_np, delta, test.ids, idx, info)
         return result
 
     def craft(
-        self, attack, threat, clf, x_np, y_np, data, device, seed
-    ) -> tuple[np.ndarray, AuditReport]:
-        """Run the attack in batches (once for universal attacks), auditing every call."""
-        generator = torch.Generator(device=device).manual_seed(seed)
+        self,
+        attack: Any,
+        threat: ThreatModel,
+        clf: Classifier,
+        x_np: np.ndarray,
+        y_np: np.ndarray,
+        data: Any,
+        device: torch.device,
+        spec: RunSpec,
+        weights_key: str,
+    ) -> tuple[np.ndarray, AuditReport, dict | None]:
+        """Run the attack in batches, auditing every call; a universal attack runs once and its
+        δ is stored (safetensors + spec) and reused for every target it is evaluated on."""
+        generator = torch.Generator(device=device).manual_seed(spec.seed)
         ctx = AttackContext(
-            data.info, device, generator, train=data.load("train"), cache_dir=self.home / "cache"
+            data.info,
+            device,
+            generator,
+            train=data.load("train"),
+            val=data.load("val"),
+            cache_dir=self.home / "cache",
         )
-        step = len(x_np) if threat.universal else ATTACK_BATCH
+        if threat.universal:
+            return self.craft_universal(attack, threat, clf, x_np, y_np, ctx, spec, weights_key)
         deltas, reports = [], []
-        for i in range(0, len(x_np), step):
-            x = to_tensor(x_np[i : i + step], device).float()
-            y = to_tensor(y_np[i : i + step], device)
-            x_before, before = x.clone(), modes(clf)
-            delta = attack.run(clf, x, y, threat, ctx)
-            if not isinstance(delta, torch.Tensor):
-                raise TypeError(
-                    f"attack {attack.name!r} returned {type(delta).__name__}, not a tensor"
-                )
-            reports.append(audit(x, x_before, delta, threat, data.info.fs, before, modes(clf)))
-            deltas.append(np.broadcast_to(delta.detach().float().cpu().numpy(), x.shape))
-        return np.concatenate(deltas).astype(np.float32), AuditReport.merge(reports)
+        for i in range(0, len(x_np), ATTACK_BATCH):
+            delta, report = self.call_attack(
+                attack, threat, clf, x_np[i : i + ATTACK_BATCH], y_np[i : i + ATTACK_BATCH], ctx
+            )
+            deltas.append(delta)
+            reports.append(report)
+        return np.concatenate(deltas).astype(np.float32), AuditReport.merge(reports), None
+
+    def call_attack(self, attack, threat, clf, x_np, y_np, ctx) -> tuple[np.ndarray, AuditReport]:
+        """One audited attack call: snapshot input and modes, run, audit what came back."""
+        x = to_tensor(x_np, ctx.device).float()
+        y = to_tensor(y_np, ctx.device)
+        x_before, before = x.clone(), modes(clf)
+        delta = attack.run(clf, x, y, threat, ctx)
+        if not isinstance(delta, torch.Tensor):
+            raise TypeError(f"attack {attack.name!r} returned {type(delta).__name__}, not a tensor")
+        report = audit(x, x_before, delta, threat, ctx.info.fs, before, modes(clf))
+        return np.broadcast_to(delta.detach().float().cpu().numpy(), x.shape), report
+
+    def craft_universal(
+        self, attack, threat, clf, x_np, y_np, ctx, spec, weights_key
+    ) -> tuple[np.ndarray, AuditReport, dict]:
+        """Fit (or load) one δ for the source classifier, then audit it on the attacked records."""
+        meta = {
+            "attack": spec.attack,
+            "attack_params": spec.attack_params,
+            "threat": threat.model_copy(update={"access": "white-box"}).model_dump(mode="json"),
+            "seed": spec.seed,
+            "source_weights": weights_key,
+            "versions": plugin_versions(self.host, [("attacks", spec.attack)]),
+        }
+        path = self.home / "perturbations" / f"{digest(meta)}.safetensors"
+        if path.exists():
+            v = load_file(str(path))["delta"].to(ctx.device)
+            x = to_tensor(x_np, ctx.device).float()
+            report = audit(x, x.clone(), v, threat, ctx.info.fs, modes(clf), modes(clf))
+            delta = np.broadcast_to(v.float().cpu().numpy(), x.shape)
+            reused = True
+        else:
+            delta, report = self.call_attack(attack, threat, clf, x_np, y_np, ctx)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            v = torch.from_numpy(np.array(delta[:1]))
+            save_file({"delta": v}, str(tmp), metadata={"spec": json.dumps(meta, default=str)})
+            os.replace(tmp, path)
+            reused = False
+        stored = {"file": str(path), "reused": reused, **meta}
+        return np.ascontiguousarray(delta, np.float32), report, stored
+
+    def save_artifact(self, spec, x_np, delta, ids, idx, info) -> str:
+        """Keep a few attacked records (clean x and δ, mV) for plots; returns the file path."""
+        n = min(ARTIFACT_RECORDS, len(x_np))
+        path = self.home / "artifacts" / f"{spec.key()}.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "x": torch.from_numpy(np.array(x_np[:n])),
+            "delta": torch.from_numpy(np.array(delta[:n])),
+        }
+        meta = {
+            "ids": json.dumps([ids[i] for i in idx[:n]]),
+            "leads": json.dumps(list(info.leads)),
+            "fs": str(info.fs),
+        }
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+        return str(path)
 
     def warnings(self, clf, attack, x_np, y_np, task, device) -> list[str]:
         """Honesty checks: vanishing/NaN gradients, randomized defenses attacked without EOT."""
@@ -232,6 +348,7 @@ class Session:
         self, spec: RunSpec, force: bool = False, keep_going: bool = False
     ) -> dict[str, Any]:
         """Run a cell unless already stored (then `skipped`); store done or failed results."""
+        spec = self.resolve(spec)
         key = spec.key()
         if not force and self.store.done(key):
             return {**self.store.latest(key), "status": "skipped"}

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .constraints import energy_above
+from .similarity import perturbation_psd, ssim_1d
 
 
 def predict(logits: np.ndarray, task: str) -> np.ndarray:
@@ -83,6 +84,36 @@ def fooling(clean_logits: np.ndarray, adv_logits: np.ndarray, y: np.ndarray, tas
     }
 
 
+def targets(
+    clean_logits: np.ndarray, adv_logits: np.ndarray, task: str, classes: tuple[str, ...]
+) -> dict:
+    """Where records whose prediction changed went: the adversarial class (multiclass), or the
+    labels gained and lost (multilabel), counted over the changed records."""
+    a, b = predict(clean_logits, task), predict(adv_logits, task)
+    changed = flips(clean_logits, adv_logits, task)
+    n = int(changed.sum())
+    if task == "multilabel":
+        gained = ((b == 1) & (a == 0))[changed].sum(0)
+        lost = ((b == 0) & (a == 1))[changed].sum(0)
+        counts = {
+            "gained": dict(zip(classes, map(int, gained))),
+            "lost": dict(zip(classes, map(int, lost))),
+        }
+        top = int(np.argmax(gained)) if n else None
+        share = float(gained[top] / n) if n else float("nan")
+    else:
+        into = np.bincount(b[changed], minlength=len(classes))
+        counts = {"into": dict(zip(classes, map(int, into)))}
+        top = int(np.argmax(into)) if n else None
+        share = float(into[top] / n) if n else float("nan")
+    return {
+        "n_changed": n,
+        **counts,
+        "top_class": None if top is None else classes[top],
+        "top_share": share,
+    }
+
+
 def snr_db(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Signal-to-perturbation ratio per record in dB (inf for δ = 0)."""
     p_sig = (x.astype(np.float64) ** 2).sum(axis=(1, 2))
@@ -92,13 +123,22 @@ def snr_db(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 
 def perturbation(x: np.ndarray, delta: np.ndarray, fs: float, cutoff_hz: float) -> dict:
-    """ℓ∞, mean ℓ2, per-lead max |δ| (mV), median SNR (dB) and energy share above a cut-off."""
+    """ℓ∞, mean ℓ2, per-lead max |δ| (mV), median SNR (dB), SSIM between clean and attacked
+    records, the energy share above a cut-off, and the perturbation's Welch PSD."""
     import torch
 
     delta = np.broadcast_to(delta, x.shape)
     per_lead = np.abs(delta).max(axis=(0, 2))
     hf = energy_above(torch.tensor(delta), fs, cutoff_hz).numpy()
+    ssim = ssim_1d(x, x + delta) if x.size else np.zeros(0)
+    freqs, psd = perturbation_psd(delta, fs)
     return {
+        "ssim": float(ssim.mean()) if ssim.size else float("nan"),
+        "ssim_min": float(ssim.min()) if ssim.size else float("nan"),
+        "psd": {
+            "freqs_hz": [round(float(f), 4) for f in freqs],
+            "mv2_per_hz": [float(p) for p in psd],
+        },
         "linf_mv": float(per_lead.max()) if per_lead.size else 0.0,
         "l2_mv": float(np.sqrt((delta.astype(np.float64) ** 2).sum(axis=(1, 2))).mean()),
         "per_lead_max_mv": [float(v) for v in per_lead],

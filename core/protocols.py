@@ -153,13 +153,27 @@ class AttackContext:
     info: DatasetInfo
     device: torch.device
     generator: torch.Generator
-    train: Split | None = None  # for universal attacks that fit on training data
+    train: Split | None = None  # universal attacks fit on train (or val), evaluate on test
+    val: Split | None = None
     cache_dir: Path | None = None
+
+    def seed(self, override: int | None = None) -> int:
+        """A seed for numpy-side randomness (shuffling): `override`, else drawn from the
+        run's generator so it follows the run seed."""
+        if override is not None:
+            return override
+        g = self.generator
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device).item())
 
 
 @runtime_checkable
 class Attack(Protocol):
-    """An attack plugin: declares its threat model and returns a perturbation in mV."""
+    """An attack plugin: declares its threat model and returns a perturbation in mV.
+
+    Optional: `default_eps_mv` (the budget used when the run gives none, else 0.05 mV) and
+    `expand_budget(eps_mv, leads) -> float | list[float]` (turn a scalar budget into per-lead
+    budgets from the dataset's lead names, as SCAR's 0.1/0.2 mV profile does).
+    """
 
     name: ClassVar[str]
 

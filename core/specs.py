@@ -17,8 +17,13 @@ Norm = Literal["linf", "l2"]
 Budget = float | list[float]
 
 
-def _budget(value: Any) -> Budget:
-    """Accept a scalar or a per-lead list, each a number in mV or a string with a unit."""
+def _budget(value: Any) -> Budget | None:
+    """Accept a scalar or a per-lead list, each a number in mV or a string with a unit.
+
+    None (no budget given) means the attack's own default budget.
+    """
+    if value is None:
+        return None
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError("a per-lead budget list must not be empty")
@@ -76,7 +81,9 @@ class RunSpec(BaseModel):
     model: str = "cnn"
     defense: str = "none"
     attack: str = "pgd"
-    eps: Budget = Field(0.05, description="attack budget in mV (scalar or per lead)")
+    eps: Budget | None = Field(
+        None, description="attack budget in mV (scalar or per lead); None: the attack's default"
+    )
     seed: int = Field(0, ge=0)
     device: Literal["cpu", "cuda", "auto"] = "auto"
     data_dir: Path | None = None
@@ -84,10 +91,47 @@ class RunSpec(BaseModel):
     model_params: dict[str, Any] = Field(default_factory=dict)
     defense_params: dict[str, Any] = Field(default_factory=dict)
     attack_params: dict[str, Any] = Field(default_factory=dict)
+    source_model: str | None = Field(
+        None, description="transfer attack: craft on this model, evaluate on `model`"
+    )
+    source_defense: str | None = Field(
+        None, description="transfer attack: the source model's defense (default: `defense`)"
+    )
+    source_model_params: dict[str, Any] = Field(default_factory=dict)
+    source_defense_params: dict[str, Any] = Field(default_factory=dict)
     train: TrainSpec = Field(default_factory=TrainSpec)
     max_attack_records: int | None = Field(None, ge=1, description="cap on attacked test records")
 
     _check_eps = field_validator("eps", mode="before")(_budget)
+
+    @property
+    def transfer(self) -> bool:
+        """Whether the attack is crafted on another (model, defense) than the one evaluated."""
+        fields = ("model", "defense", "model_params", "defense_params")
+        src = self.source()
+        return any(getattr(src, f) != getattr(self, f) for f in fields)
+
+    def source(self) -> RunSpec:
+        """The spec of the classifier the attack is crafted on (itself unless transfer)."""
+        if self.source_model is None and self.source_defense is None:
+            return self
+        model, defense = self.source_model or self.model, self.source_defense or self.defense
+        return self.model_copy(
+            update={
+                "model": model,
+                "defense": defense,
+                "model_params": self.source_model_params
+                if self.source_model
+                else self.model_params,
+                "defense_params": self.source_defense_params
+                if self.source_defense
+                else self.defense_params,
+                "source_model": None,
+                "source_defense": None,
+                "source_model_params": {},
+                "source_defense_params": {},
+            }
+        )
 
     def key(self) -> str:
         """Stable identity of the cell: every field that changes its numbers (not where data lives)."""
@@ -104,8 +148,12 @@ class MatrixSpec(BaseModel):
     models: list[str] = Field(default_factory=lambda: ["cnn"], min_length=1)
     defenses: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
     attacks: list[str] = Field(default_factory=lambda: ["pgd"], min_length=1)
-    eps: list[Budget] = Field(default_factory=lambda: [0.05], min_length=1)
+    eps: list[Budget | None] = Field(default_factory=lambda: [None], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    source_model: str | None = Field(
+        None, description="transfer: craft every attack on this model, evaluate on `models`"
+    )
+    source_defense: str | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     data_dir: Path | None = None
     params: dict[str, dict[str, Any]] = Field(
@@ -116,7 +164,7 @@ class MatrixSpec(BaseModel):
 
     @field_validator("eps", mode="before")
     @classmethod
-    def _check_eps(cls, value: Any) -> list[Budget]:
+    def _check_eps(cls, value: Any) -> list[Budget | None]:
         return [_budget(v) for v in (value if isinstance(value, list) else [value])]
 
     def cells(self) -> list[RunSpec]:
@@ -135,6 +183,10 @@ class MatrixSpec(BaseModel):
                 model_params=self.params.get(m, {}),
                 defense_params=self.params.get(f, {}),
                 attack_params=self.params.get(a, {}),
+                source_model=self.source_model,
+                source_defense=self.source_defense,
+                source_model_params=self.params.get(self.source_model or "", {}),
+                source_defense_params=self.params.get(self.source_defense or "", {}),
                 train=self.train,
                 max_attack_records=self.max_attack_records,
             )

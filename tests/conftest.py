@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 # Tests run with the first-party plugins only, whatever else is installed.
-os.environ["ECGARENA_PLUGINS"] = "basic-models,basic-attacks,basic-defenses"
+os.environ["ECGARENA_PLUGINS"] = (
+    "basic-models,basic-attacks,basic-defenses,sap,scar,universal-deepfool"
+)
 os.environ.pop("ECGARENA_DISABLE_PLUGINS", None)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -175,7 +175,8 @@ def test_plugins_and_list():
     by = {r["name"]: r for r in rows}
     assert by["basic-attacks"]["registers"] == {"attacks": ["noise", "fgsm", "pgd"]}
     assert by["basic-attacks"]["registry"] == "known" and by["ecgarena"]["registry"] == "core"
-    assert by["sap"]["registry"] == "planned, not installed"
+    assert by["sap"]["registry"] == "known"
+    assert by["cpr"]["registry"] == "planned, not installed"
     table = invoke("plugins")
     assert table.exit_code == 0 and "basic-defenses" in table.output
     attacks = ok_json("list", "attacks")

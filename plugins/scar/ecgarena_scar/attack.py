@@ -1,0 +1,105 @@
+"""The `scar` attack: one band-limited universal perturbation with per-lead amplitude budgets,
+fitted on the training split (or val) and evaluated on the attacked records."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from ecgarena.constraints import PrecordialProfile
+from ecgarena.metrics import flips
+from ecgarena.progress import progress
+from ecgarena.protocols import AttackContext, Classifier, Split
+from ecgarena.specs import ThreatModel
+from ecgarena.training import predict_logits
+from pydantic import Field, PrivateAttr
+
+from .universal import BandOptions, logits_with, universal_grad
+
+
+class SCARAttack(BandOptions, PrecordialProfile):
+    """SCAR: universal, band-limited (15 Hz), lead-budgeted perturbation by normalised SGD."""
+
+    name: ClassVar[str] = "scar"
+    default_eps_mv: ClassVar[float] = 0.2  # V2–V6; limb leads and V1 get 0.1 mV (the seed's)
+
+    epochs: int = Field(10, ge=1, le=1000, description="passes over the fitting split")
+    batch_size: int = Field(32, ge=1, le=4096)
+    target_fooling_rate: float = Field(
+        0.8, gt=0, le=1, description="stop once the held-out flip rate reaches it"
+    )
+    fit_split: Literal["train", "val"] = Field("train", description="split v is fitted on")
+    band_tolerance: float = Field(
+        0.02, ge=0, le=1, description="energy share allowed above cut-off + 10 Hz (audit)"
+    )
+    seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
+    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """How the last fit went: epochs, held-out flip rate per epoch, the one kept."""
+        return self._report
+
+    def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
+        return ThreatModel(
+            norm="linf",
+            budget_mv=budget_mv,
+            band_hz=self.cutoff_hz,
+            band_tolerance=self.band_tolerance,
+            universal=True,
+        )
+
+    def run(
+        self,
+        classifier: Classifier,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        threat: ThreatModel,
+        ctx: AttackContext,
+    ) -> torch.Tensor:
+        fit, held = (ctx.train, ctx.val) if self.fit_split == "train" else (ctx.val, ctx.train)
+        if fit is None or len(fit) == 0:
+            fit, held = Split(x.cpu().numpy(), y.cpu().numpy(), []), None
+        return self.fit(classifier, fit, held, threat, ctx)
+
+    def fit(
+        self,
+        clf: Classifier,
+        data: Split,
+        held: Split | None,
+        threat: ThreatModel,
+        ctx: AttackContext,
+    ) -> torch.Tensor:
+        """Normalised SGD over `data`; keeps the v with the best held-out flip rate."""
+        info, device = ctx.info, ctx.device
+        kernel = self.kernel(info.fs)
+        rng = np.random.default_rng(ctx.seed(self.seed))
+        v = torch.zeros((1, len(info.leads), data.x.shape[-1]), device=device)
+        check = held if held is not None and len(held) else data
+        clean = predict_logits(clf, check.x, device)
+        best, best_rate, history = v, -1.0, []
+        with progress() as bar:
+            task = bar.add_task(f"fit {self.name}", total=self.epochs, info="")
+            for _ in range(self.epochs):
+                order = rng.permutation(len(data))
+                for i in range(0, len(order), self.batch_size):
+                    idx = np.sort(order[i : i + self.batch_size])
+                    xb = torch.from_numpy(np.array(data.x[idx], np.float32)).to(device)
+                    yb = torch.from_numpy(np.array(data.y[idx])).to(device)
+                    grad = universal_grad(clf, xb, yb, v, info.task)
+                    v = self.update(v, grad, threat, info.fs, kernel)
+                rate = float(flips(clean, logits_with(clf, check.x, v, device), info.task).mean())
+                history.append(round(rate, 4))
+                if rate >= best_rate:
+                    best, best_rate = v, rate
+                bar.update(task, advance=1, info=f"held-out flip rate {rate:.3f}")
+                if rate >= self.target_fooling_rate:
+                    break
+        self._report = {
+            "fit_split": self.fit_split if held is not None else "attacked records",
+            "held_out_flip_rate": history,
+            "kept_flip_rate": best_rate,
+            "epochs_run": len(history),
+        }
+        return best

@@ -1,0 +1,129 @@
+"""Universal adversarial perturbation with DeepFool inner steps (LTS4 `universal_pert.py`),
+and the SCAR seed's baseline post-filter: low-pass at the same cut-off, then clip to the same
+per-lead budgets ("generate, then filter")."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from ecgarena.constraints import PrecordialProfile, project
+from ecgarena.filters import lowpass
+from ecgarena.gradients import eval_mode
+from ecgarena.progress import progress
+from ecgarena.protocols import AttackContext, Classifier, Split
+from ecgarena.specs import ThreatModel
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from .deepfool import decision, deepfool, same
+
+
+class UniversalDeepFool(PrecordialProfile):
+    """Moosavi-Dezfooli UAP: DeepFool on each record not yet fooled by v, v ← Π(v + Δv)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: ClassVar[str] = "universal-deepfool"
+    default_eps_mv: ClassVar[float] = 0.2  # V2–V6, as SCAR, so the two compare at one budget
+
+    norm: Literal["linf", "l2"] = "linf"
+    overshoot: float = Field(0.02, ge=0, le=1)
+    max_iter_df: int = Field(10, ge=2, le=1000, description="DeepFool iterations per record")
+    num_classes: int = Field(10, ge=2, le=1000, description="candidate classes (multiclass)")
+    max_passes: int = Field(5, ge=1, le=1000, description="passes over the fitting split")
+    target_fooling_rate: float = Field(0.8, gt=0, le=1, description="stop at 1 − δ")
+    batch: int = Field(
+        1, ge=1, le=1024, description="records DeepFool'ed against one v (1: LTS4's sequence)"
+    )
+    post_filter: bool = Field(True, description="low-pass then clip the finished v")
+    cutoff_hz: float = Field(15.0, gt=0, description="post-filter cut-off (Hz)")
+    order: int = Field(4, ge=1, le=10, description="post-filter Butterworth order")
+    band_tolerance: float = Field(0.02, ge=0, le=1)
+    fit_split: Literal["train", "val"] = "train"
+    max_records: int | None = Field(None, ge=1, description="fit on at most N records")
+    seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
+    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """How the last fit went: flip rate on the fitting records after each pass."""
+        return self._report
+
+    def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
+        return ThreatModel(
+            norm=self.norm,
+            budget_mv=budget_mv,
+            band_hz=self.cutoff_hz if self.post_filter else None,
+            band_tolerance=self.band_tolerance,
+            universal=True,
+        )
+
+    def run(
+        self,
+        classifier: Classifier,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        threat: ThreatModel,
+        ctx: AttackContext,
+    ) -> torch.Tensor:
+        fit = ctx.train if self.fit_split == "train" else ctx.val
+        if fit is None or len(fit) == 0:
+            fit = Split(x.cpu().numpy(), y.cpu().numpy(), [])
+        return self.fit(classifier, fit, threat, ctx)
+
+    def fit(
+        self, clf: Classifier, data: Split, threat: ThreatModel, ctx: AttackContext
+    ) -> torch.Tensor:
+        """The LTS4 loop: passes over shuffled records until the flip rate reaches the target."""
+        device, task = ctx.device, ctx.info.task
+        rng = np.random.default_rng(ctx.seed(self.seed))
+        n = min(len(data), self.max_records or len(data))
+        chosen = np.sort(rng.choice(len(data), n, replace=False))
+        xs = torch.from_numpy(np.array(data.x[chosen], np.float32)).to(device)
+        v = torch.zeros((1, *xs.shape[1:]), device=device)
+        history: list[float] = []
+        with eval_mode(clf), progress() as bar:
+            clean = self.decisions(clf, xs, torch.zeros_like(v), task)
+            task_id = bar.add_task(f"fit {self.name}", total=self.max_passes * n, info="")
+            for _ in range(self.max_passes):
+                order = torch.from_numpy(rng.permutation(n)).to(device)
+                for start in range(0, n, self.batch):
+                    idx = order[start : start + self.batch]
+                    bar.advance(task_id, len(idx))
+                    with torch.no_grad():
+                        kept = same(decision(clf(xs[idx] + v), task), clean[idx])
+                    if not kept.any():
+                        continue
+                    found = deepfool(
+                        clf,
+                        xs[idx][kept] + v,
+                        task,
+                        self.norm,
+                        self.overshoot,
+                        self.max_iter_df,
+                        self.num_classes,
+                    )
+                    for r, iterations in zip(found.r, found.iterations):
+                        if iterations < self.max_iter_df - 1:  # LTS4: only converged steps
+                            v = project(v + r, threat)
+                rate = float((~same(self.decisions(clf, xs, v, task), clean)).float().mean())
+                history.append(round(rate, 4))
+                bar.update(task_id, info=f"flip rate {rate:.3f}")
+                if rate >= self.target_fooling_rate:
+                    break
+        raw_rate = history[-1] if history else 0.0
+        if self.post_filter:
+            v = project(lowpass(v, ctx.info.fs, self.cutoff_hz, self.order), threat)
+        self._report = {
+            "fit_records": n,
+            "flip_rate_per_pass": history,
+            "raw_flip_rate": raw_rate,
+            "post_filter": self.post_filter,
+        }
+        return v
+
+    @staticmethod
+    @torch.no_grad()
+    def decisions(clf: Classifier, xs: torch.Tensor, v: torch.Tensor, task: str) -> torch.Tensor:
+        """Decisions on xs + v, batched."""
+        return torch.cat([decision(clf(xs[i : i + 256] + v), task) for i in range(0, len(xs), 256)])
