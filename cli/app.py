@@ -54,6 +54,12 @@ MaxRecords = Annotated[
     int | None, typer.Option(help="attack at most N test records (seeded sample)")
 ]
 Opts = Annotated[list[str] | None, typer.Option(help="KEY=VALUE plugin option, repeatable")]
+SourceModel = Annotated[
+    str | None, typer.Option(help="transfer: craft the attack on this model, evaluate on --model")
+]
+SourceDefense = Annotated[
+    str | None, typer.Option(help="transfer: the source model's defense (default: --defense)")
+]
 
 
 def _train(config: dict[str, Any], epochs: int | None) -> dict[str, Any]:
@@ -81,6 +87,8 @@ def run(
     model_opt: Opts = None,
     defense_opt: Opts = None,
     attack_opt: Opts = None,
+    source_model: SourceModel = None,
+    source_defense: SourceDefense = None,
     force: Annotated[bool, typer.Option(help="re-run even if this cell is stored")] = False,
     home: Home = None,
     json_out: Json = False,
@@ -102,6 +110,8 @@ def run(
             "model_params": key_values(model_opt, "--model-opt"),
             "defense_params": key_values(defense_opt, "--defense-opt"),
             "attack_params": key_values(attack_opt, "--attack-opt"),
+            "source_model": source_model,
+            "source_defense": source_defense,
         }
     )
     spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
@@ -125,6 +135,8 @@ def matrix(
     config: Config = None,
     epochs: Epochs = None,
     max_records: MaxRecords = None,
+    source_model: SourceModel = None,
+    source_defense: SourceDefense = None,
     param: Annotated[
         list[str] | None, typer.Option(help="PLUGIN.KEY=VALUE option, repeatable")
     ] = None,
@@ -145,6 +157,8 @@ def matrix(
             "device": device,
             "data_dir": data_dir,
             "max_attack_records": max_records,
+            "source_model": source_model,
+            "source_defense": source_defense,
         }
     )
     params = base.get("params", {})
@@ -163,6 +177,8 @@ def matrix(
         ("models", spec.models),
         ("defenses", spec.defenses),
         ("attacks", spec.attacks),
+        ("models", [spec.source_model] if spec.source_model else []),
+        ("defenses", [spec.source_defense] if spec.source_defense else []),
     ):
         for name in names:
             host.get(kind, name)  # unknown names fail before any training
@@ -277,6 +293,49 @@ def results(
         render.results_table(rows, title=f"{len(rows)} stored results")
     else:
         print(export(rows, format), end="")
+
+
+@app.command()
+def plot(
+    kind: Annotated[str, typer.Argument(help="overlay | psd | targets | sweep")],
+    dataset: Annotated[str | None, typer.Option(help="only results on this dataset")] = None,
+    model: Annotated[str | None, typer.Option(help="only results on this (target) model")] = None,
+    defense: Annotated[str | None, typer.Option(help="only results with this defense")] = None,
+    attack: Annotated[
+        str | None, typer.Option(help="only this attack (comma list for sweep)")
+    ] = None,
+    source_model: SourceModel = None,
+    seed: Annotated[int | None, typer.Option(help="only this seed")] = None,
+    record: Annotated[int, typer.Option(help="overlay: which stored record (0-3)")] = 0,
+    out: Annotated[Path | None, typer.Option(help="PNG path (default ecgarena-KIND.png)")] = None,
+    home: Home = None,
+) -> None:
+    """Draw a PNG from stored results: the newest matching cell (a sweep uses all of them)."""
+    from . import plots
+
+    if kind not in plots.KINDS:
+        raise UserError(f"unknown plot {kind!r} (valid: {', '.join(plots.KINDS)})")
+    wanted = {"dataset": dataset, "model": model, "defense": defense, "seed": seed}
+    attacks = comma_list(attack)
+    rows = [
+        r
+        for r in Session(get_host(), paths.home(home)).store.results()
+        if r["status"] == "done"
+        and all(v is None or r["spec"][k] == v for k, v in wanted.items())
+        and (attacks is None or r["spec"]["attack"] in attacks)
+        and (source_model is None or r["spec"].get("source_model") == source_model)
+    ]
+    if not rows:
+        shown = {k: v for k, v in {**wanted, "attack": attack}.items() if v is not None}
+        raise UserError(f"no stored result matches {shown or 'anything'}; run a cell first")
+    target = out or Path(f"ecgarena-{kind}.png")
+    if kind == "sweep":
+        path = plots.sweep(rows, target)
+    elif kind == "overlay":
+        path = plots.overlay(rows[-1], target, record)
+    else:
+        path = getattr(plots, kind)(rows[-1], target)
+    console.print(f"wrote {path}")
 
 
 def main() -> None:

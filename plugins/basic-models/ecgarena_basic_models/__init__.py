@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import ecgarena
+from ecgarena.errors import UserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from torch import nn
 
@@ -58,16 +59,19 @@ class ConvViTModel(BaseModel):
         return heads
 
     def build(self, n_leads: int, n_samples: int, n_classes: int) -> nn.Module:
-        return ConvViT(
-            n_leads,
-            n_samples,
-            n_classes,
-            self.dim,
-            self.depth,
-            self.heads,
-            self.patch,
-            self.dropout,
-        )
+        try:
+            return ConvViT(
+                n_leads,
+                n_samples,
+                n_classes,
+                self.dim,
+                self.depth,
+                self.heads,
+                self.patch,
+                self.dropout,
+            )
+        except ValueError as e:  # records too short for one patch: the user's choice of data
+            raise UserError(f"model 'conv-vit': {e}") from None
 
 
 @ecgarena.hookimpl
