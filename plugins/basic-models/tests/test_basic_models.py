@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ecgarena
 import pytest
 import torch
 from ecgarena.host import Host
@@ -72,7 +73,7 @@ def test_conv_vit_options_validated():
 def test_conv_vit_too_short_input_is_a_clear_error():
     model = HOST.create("models", "conv-vit", {"patch": 8})
     model.build(1, 15, 2)  # the shortest length with one patch
-    with pytest.raises(UserError, match="n_samples 14 .*patch 8"):
+    with pytest.raises(ecgarena.UserError, match="n_samples 14 .*patch 8"):
         model.build(1, 14, 2)
 
 
