@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from . import render
 from .data import data_app
-from .options import comma_list, drop_none, key_values
+from .options import budget, comma_list, drop_none, key_values
 
 
 class ArenaGroup(TyperGroup):
@@ -73,7 +73,10 @@ def run(
     defense: Annotated[str | None, typer.Option(help="defense plugin (default none)")] = None,
     attack: Annotated[str | None, typer.Option(help="attack plugin (default pgd)")] = None,
     eps: Annotated[
-        str | None, typer.Option(help="budget: 0.05, 0.05mV or 50uV (default 0.05 mV)")
+        str | None,
+        typer.Option(
+            help='budget: 0.05, 0.05mV, 50uV or per lead "[0.1, ..., 0.2]" (default: the attack\'s)'
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="seed of training and attack (default 0)")
@@ -101,7 +104,7 @@ def run(
             "model": model,
             "defense": defense,
             "attack": attack,
-            "eps": eps,
+            "eps": budget(eps),
             "seed": seed,
             "device": device,
             "data_dir": data_dir,
@@ -183,7 +186,7 @@ def matrix(
         for name in names:
             host.get(kind, name)  # unknown names fail before any training
     session = Session(host, paths.home(home))
-    cells = spec.cells()
+    cells = [session.resolve(cell) for cell in spec.cells()]
     results = []
     with progress() as bar:
         task = bar.add_task("matrix", total=len(cells), info="")

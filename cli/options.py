@@ -28,3 +28,16 @@ def key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != {}}
+
+
+def budget(value: str | None) -> str | list[Any] | None:
+    """`--eps 0.05mV` stays text; `--eps "[0.1, 0.2, ...]"` is a per-lead list (TOML syntax)."""
+    if value is None or not value.strip().startswith("["):
+        return value
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise UserError(
+            f'--eps {value!r} is not a per-lead list; write e.g. --eps "[0.1, 0.1, 0.2]"'
+        ) from None
+    return parsed
