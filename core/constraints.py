@@ -64,8 +64,14 @@ def random_in_ball(
 
 
 def energy_above(delta: torch.Tensor, fs: float, cutoff_hz: float) -> torch.Tensor:
-    """Share of each record's spectral energy (all leads) strictly above `cutoff_hz`, `(B,)`."""
-    spec = torch.fft.rfft(delta.double(), dim=-1).abs() ** 2
+    """Share of each record's spectral energy (all leads) strictly above `cutoff_hz`, `(B,)`.
+
+    The periodogram uses a Hann window, so the jump between a record's two ends (the FFT sees
+    the record as periodic) is not counted as high-frequency energy of a smooth δ.
+    """
+    d = delta.double()
+    window = torch.hann_window(d.shape[-1], periodic=False, dtype=d.dtype, device=d.device)
+    spec = torch.fft.rfft(d * window if d.shape[-1] > 2 else d, dim=-1).abs() ** 2
     freqs = torch.fft.rfftfreq(delta.shape[-1], d=1.0 / fs).to(delta.device)
     total = spec.sum(dim=(1, 2))
     high = spec[..., freqs > cutoff_hz].sum(dim=(1, 2))

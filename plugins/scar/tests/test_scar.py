@@ -1,0 +1,322 @@
+"""SCAR (METHODS.md §3): the seed's lead profile, budget and band invariants of every update,
+the universal attack against the core's audit (band check included), and scar-at/hybrid-at."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ecgarena.audit import audit, modes
+from ecgarena.constraints import energy_above
+from ecgarena.host import Host
+from ecgarena.protocols import AttackContext, DatasetInfo, FitContext, Split
+from ecgarena.specs import ThreatModel, TrainSpec
+from ecgarena.testing import TinyNet, budgets, tiny_classifier
+from ecgarena_scar import HybridTraining, SCARAttack, SCARTraining
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+HOST = Host(builtins=False)
+PTBXL = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
+PROJECTIONS = ["clip-filter", "rescale", "clip"]
+BAND_LIMITED = ["clip-filter", "rescale"]
+MARGIN_HZ = 10.0  # the audit's transition band above the cut-off
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets: one intra-op thread is much faster on a shared two-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _gradient(seed: int, shape: tuple[int, ...], scale: float) -> torch.Tensor:
+    """A white random gradient (the broadband worst case for the low-pass)."""
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy((rng.normal(0, 1, shape) * scale).astype(np.float32))
+
+
+def _windowed_share(v: torch.Tensor, fs: float, cutoff_hz: float) -> float:
+    """Energy share above `cutoff_hz` of a Hann-windowed v: the band content of v itself,
+    without the wrap-around jump that the audit's rectangular FFT adds for short records."""
+    w = torch.hann_window(v.shape[-1], periodic=False, dtype=torch.float64)
+    return float(energy_above(v.double() * w, fs, cutoff_hz).max())
+
+
+def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
+    classes = tuple(f"c{i}" for i in range(n_classes))
+    return DatasetInfo("t", task, classes, leads, fs, time)
+
+
+def _split(n, leads, time, task, n_classes, seed) -> Split:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, leads, time)).astype(np.float32)
+    if task == "multilabel":
+        y = (rng.random((n, n_classes)) < 0.3).astype(np.float32)
+    else:
+        y = rng.integers(0, n_classes, n)
+    return Split(x, y, [f"r{i}" for i in range(n)])
+
+
+def _attack_run(attack, budget, info, train, val, x, y, clf, seed=0):
+    """Run an attack exactly as the engine does (splits in the context) and audit it."""
+    threat = attack.threat_model(budget)
+    ctx = AttackContext(
+        info, x.device, torch.Generator().manual_seed(seed), train=train, val=val
+    )
+    x_before, before = x.clone(), modes(clf)
+    delta = attack.run(clf, x, y, threat, ctx)
+    return delta, audit(x, x_before, delta, threat, info.fs, before, modes(clf)), threat
+
+
+# --- lead profile ------------------------------------------------------------------------
+
+
+def test_registered_names():
+    assert isinstance(HOST.create("attacks", "scar"), SCARAttack)
+    assert type(HOST.create("defenses", "scar-at")) is SCARTraining
+    assert type(HOST.create("defenses", "hybrid-at")) is HybridTraining
+
+
+def test_precordial_profile_of_the_seed():
+    attack = SCARAttack()
+    assert attack.expand_budget(0.2, PTBXL) == pytest.approx([0.1] * 7 + [0.2] * 5)
+    mixed_case = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "v2", "V3", "V4", "V5", "v6")
+    assert attack.expand_budget(0.2, mixed_case) == pytest.approx([0.1] * 7 + [0.2] * 5)
+    assert attack.expand_budget(0.2, ("MLII",)) == pytest.approx([0.2])
+    assert attack.expand_budget(0.3, ("I", "II")) == pytest.approx([0.3, 0.3])
+    assert SCARAttack(profile="uniform").expand_budget(0.2, PTBXL) == 0.2
+    assert SCARAttack(other_ratio=0.25).expand_budget(0.4, PTBXL) == pytest.approx(
+        [0.1] * 7 + [0.4] * 5
+    )
+    assert SCARAttack.default_eps_mv == 0.2
+
+
+# --- every update ------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    leads=st.sampled_from([1, 2, 12]),
+    data=st.data(),
+    fs=st.sampled_from([100.0, 250.0, 500.0]),
+    time=st.sampled_from([64, 128, 300]),
+    projection=st.sampled_from(PROJECTIONS),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.one_of(st.just(0.0), st.floats(1e-6, 1e6)),
+)
+def test_every_update_stays_within_lead_budgets(leads, data, fs, time, projection, seed, scale):
+    budget = data.draw(budgets(leads, max_mv=1.0))
+    attack = SCARAttack(projection=projection, step=data.draw(st.floats(0.01, 3.0)))
+    threat = attack.threat_model(budget)
+    eps = torch.tensor(threat.lead_budgets(leads))
+    kernel = attack.kernel(fs)
+    v = torch.zeros(1, leads, time)
+    for step in range(5):
+        v = attack.update(v, _gradient(seed + step, (1, leads, time), scale), threat, fs, kernel)
+        assert v.shape == (1, leads, time) and v.dtype == torch.float32
+        assert torch.isfinite(v).all()
+        assert torch.all(v.abs().amax(dim=(0, 2)) <= eps + 1e-6), (v.abs().amax(-1), eps)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    leads=st.sampled_from([1, 2, 12]),
+    fs=st.sampled_from([100.0, 250.0, 500.0]),
+    time=st.sampled_from([128, 256, 512]),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(1e-6, 1e6),
+)
+def test_direction_has_unit_rms_and_is_band_limited(leads, fs, time, seed, scale):
+    attack = SCARAttack()
+    d = attack.direction(_gradient(seed, (1, leads, time), scale), fs, attack.kernel(fs))
+    assert d.shape == (1, leads, time)
+    assert float(d.double().pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-4)
+    assert _windowed_share(d, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    leads=st.sampled_from([1, 2, 12]),
+    data=st.data(),
+    fs=st.sampled_from([100.0, 250.0, 500.0]),
+    time=st.sampled_from([128, 256, 512]),
+    projection=st.sampled_from(BAND_LIMITED),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_band_limited_projections_keep_v_in_band(leads, data, fs, time, projection, seed):
+    budget = data.draw(budgets(leads, max_mv=1.0))
+    attack = SCARAttack(projection=projection, step=data.draw(st.floats(0.05, 3.0)))
+    threat, kernel = attack.threat_model(budget), attack.kernel(fs)
+    v = torch.zeros(1, leads, time)
+    for step in range(5):
+        v = attack.update(v, _gradient(seed + step, (1, leads, time), 1.0), threat, fs, kernel)
+    assert _windowed_share(v, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    fs=st.sampled_from([100.0, 250.0, 500.0]),
+    projection=st.sampled_from(BAND_LIMITED),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_audit_band_measure_holds_on_ten_second_12_lead_records(fs, projection, seed):
+    """The audit's own measure (rectangular FFT of the whole record) on PTB-XL-shaped data
+    with the seed's lead budgets: direction and v after 5 steps stay under 2 %."""
+    attack = SCARAttack(projection=projection)
+    time, kernel = int(10 * fs), attack.kernel(fs)
+    threat = attack.threat_model(attack.expand_budget(0.2, PTBXL))
+    cutoff = attack.cutoff_hz + MARGIN_HZ
+    v = torch.zeros(1, 12, time)
+    for step in range(5):
+        grad = _gradient(seed + step, (1, 12, time), 1.0)
+        assert float(energy_above(attack.direction(grad, fs, kernel), fs, cutoff)) <= 0.02
+        v = attack.update(v, grad, threat, fs, kernel)
+    assert float(energy_above(v, fs, cutoff)) <= 0.02
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ecgarena.filters.lowpass (sosfiltfilt, odd padding) pins each end of the filtered "
+    "update to the raw gradient's end value, so on short records (MIT-BIH beat windows: "
+    "0.7 s at 360 Hz) the audit's band measure of a SCAR direction exceeds 2 %",
+)
+def test_direction_passes_audit_band_measure_on_short_records():
+    attack, fs = SCARAttack(), 360.0
+    d = attack.direction(_gradient(0, (1, 16, 252), 1.0), fs, attack.kernel(fs))
+    assert _windowed_share(d, fs, 25.0) <= 0.02  # the band content itself is fine
+    assert float(energy_above(d, fs, 25.0)) <= 0.02
+
+
+# --- the universal attack through the audit ------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 1000), fs=st.sampled_from([100.0, 250.0]))
+def test_scar_attack_is_universal_and_passes_audit(task, seed, fs):
+    time = int(10 * fs)
+    info = _info(PTBXL, time, fs, task)
+    train = _split(40, 12, time, task, 3, seed)
+    val = _split(12, 12, time, task, 3, seed + 1)
+    test = _split(6, 12, time, task, 3, seed + 2)
+    x, y = torch.from_numpy(test.x), torch.from_numpy(test.y)
+    attack = SCARAttack()
+    budget = attack.expand_budget(attack.default_eps_mv, info.leads)
+    clf = tiny_classifier(12, 3, seed)
+    delta, report, threat = _attack_run(attack, budget, info, train, val, x, y, clf, seed)
+    assert report.passed, report.violations
+    assert {c.name for c in report.checks} >= {"budget", "band limit", "universal"}
+    assert delta.shape == (1, 12, time) and delta.dtype == torch.float32
+    eps = torch.tensor(budget)
+    assert torch.all(delta.abs().amax(dim=(0, 2)) <= eps + 1e-6)
+    rates = attack.report["held_out_flip_rate"]
+    assert 1 <= len(rates) <= attack.epochs and all(0.0 <= r <= 1.0 for r in rates)
+    assert attack.report["fit_split"] == "train"
+    assert attack.report["epochs_run"] == len(rates)
+    assert attack.report["kept_flip_rate"] == max(rates)
+
+
+def test_scar_attack_without_splits_fits_on_the_attacked_records():
+    fs, time = 100.0, 1000
+    info = _info(PTBXL, time, fs)
+    data = _split(8, 12, time, "multiclass", 3, 0)
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    attack = SCARAttack(epochs=2, seed=0)
+    budget = attack.expand_budget(0.2, info.leads)
+    delta, report, _ = _attack_run(attack, budget, info, None, None, x, y, tiny_classifier(12))
+    assert report.passed, report.violations
+    assert delta.shape == (1, 12, time)
+    assert attack.report["fit_split"] == "attacked records"
+
+
+def test_clipping_breaks_the_band_check():
+    """`clip` with large steps against a tiny budget saturates v, whose clipped corners carry
+    energy above the band: with a strict tolerance the audit's band check fails."""
+    fs, time = 100.0, 1000
+    leads = ("I", "II")
+    info = _info(leads, time, fs)
+    train = _split(32, 2, time, "multiclass", 3, 7)
+    x, y = torch.from_numpy(train.x[:4]), torch.from_numpy(train.y[:4])
+
+    def run(**options):
+        attack = SCARAttack(epochs=2, step=2.0, seed=0, **options)
+        return _attack_run(attack, 0.01, info, train, None, x, y, tiny_classifier(2, 3, 0))
+
+    delta, report, _ = run(projection="clip", band_tolerance=1e-9)
+    failed = {c.name for c in report.checks if not c.passed}
+    assert report.passed is False
+    assert failed == {"band limit"}, report.violations
+    assert torch.any(delta.abs() == 0.01)  # clipping is active
+    again, report2, _ = run(projection="clip", band_tolerance=1e-9)
+    assert torch.equal(delta, again) and report2.violations == report.violations
+    # the same fit with the default projection and tolerance passes
+    _, ok, _ = run()
+    assert ok.passed, ok.violations
+
+
+# --- scar-at and hybrid-at ----------------------------------------------------------------
+
+
+def _fit_context(seed=0, n=48, time=256, fs=100.0) -> FitContext:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, 12, time)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    return FitContext(
+        info=_info(PTBXL, time, fs),
+        train=Split(x[:36], y[:36], []),
+        val=Split(x[36:], y[36:], []),
+        build_net=lambda: TinyNet(12, 3),
+        train_spec=TrainSpec(epochs=1, batch_size=16),
+        device=torch.device("cpu"),
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("scar-at", {"eps_mv": 0.2}),
+        ("scar-at", {"eps_mv": 0.3, "refresh_every": 2, "projection": "rescale"}),
+        ("hybrid-at", {"pgd_fraction": 0.5, "pgd_steps": 2}),
+        ("hybrid-at", {"pgd_fraction": 1.0, "pgd_steps": 1}),
+    ],
+)
+def test_adversarial_training_runs(name, options):
+    defense = HOST.create("defenses", name, options)
+    ctx = _fit_context()
+    torch.manual_seed(0)
+    clf = defense.build(ctx)
+    summary = defense.train(clf, ctx)
+    assert summary["epochs_run"] == 1
+    assert not clf.training
+    with torch.no_grad():
+        assert torch.isfinite(clf(torch.from_numpy(ctx.val.x))).all()
+    assert clf.info.notes == defense.summary()
+
+
+@pytest.mark.parametrize("name", ["scar-at", "hybrid-at"])
+@pytest.mark.parametrize("refresh_every", [1, 2])
+def test_universal_augment_respects_budget_and_is_shared(name, refresh_every):
+    defense = HOST.create("defenses", name, {"eps_mv": 0.2, "refresh_every": refresh_every})
+    ctx = _fit_context()
+    torch.manual_seed(0)
+    clf = defense.build(ctx)
+    augment = defense.universal_augment(ctx)
+    eps = torch.tensor(defense.expand_budget(0.2, ctx.info.leads)).view(1, -1, 1)
+    assert eps.flatten().tolist() == pytest.approx([0.1] * 7 + [0.2] * 5)
+    previous = None
+    for batch in range(6):
+        xb = torch.from_numpy(ctx.train.x[batch * 6 : batch * 6 + 6])
+        yb = torch.from_numpy(ctx.train.y[batch * 6 : batch * 6 + 6])
+        v = augment(clf, xb, yb) - xb
+        assert v.shape == xb.shape
+        assert torch.allclose(v, v[:1].expand_as(v), atol=1e-6)  # one v for every record
+        assert torch.all(v.abs() <= eps + 1e-6)
+        assert v.abs().max() > 0
+        if previous is not None:
+            changed = not torch.allclose(v[:1], previous, atol=1e-6)
+            assert changed == (batch % refresh_every == 0)
+        previous = v[:1]

@@ -1,0 +1,241 @@
+"""Universal DeepFool (METHODS.md §3): DeepFool's exact step on linear classifiers, batching,
+and the universal perturbation against the core's audit (budgets, band, universality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ecgarena import Classifier
+from ecgarena.audit import audit, modes
+from ecgarena.constraints import l2_norms
+from ecgarena.host import Host
+from ecgarena.protocols import AttackContext, DatasetInfo, Split
+from ecgarena.testing import budgets, signals, tiny_classifier
+from ecgarena_universal_deepfool import UniversalDeepFool
+from ecgarena_universal_deepfool.deepfool import decision, deepfool, same
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+HOST = Host(builtins=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets: one intra-op thread is much faster on a shared two-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _linear(leads: int, time: int, n_out: int, seed: int) -> tuple[Classifier, torch.Tensor]:
+    """A linear classifier over the flattened record, and its weights `(C, L·T)` (float64)."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(leads * time, n_out))
+    nn.init.normal_(net[1].weight, std=0.3)
+    nn.init.normal_(net[1].bias, std=1.0)
+    return Classifier(net).eval(), net[1].weight.detach().double()
+
+
+def _logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """Logits in float64 from the linear layer (the reference for the analytic distances)."""
+    layer = clf.net[1]
+    return x.double().flatten(1) @ layer.weight.double().T + layer.bias.double()
+
+
+def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
+    classes = tuple(f"c{i}" for i in range(n_classes))
+    return DatasetInfo("t", task, classes, tuple(f"L{i}" for i in range(leads)), fs, time)
+
+
+def _run(attack, x, budget, fs=100.0, task="multiclass", seed=0, clf=None, train=None):
+    """The attack run as the engine runs it (as `check_attack`), returning δ and the audit."""
+    leads, n = x.shape[1], len(x)
+    clf = clf or tiny_classifier(leads, 3, seed)
+    y = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(seed))
+    if task == "multilabel":
+        y = nn.functional.one_hot(y, 3).float()
+    threat = attack.threat_model(budget)
+    info = _info(leads, x.shape[2], fs, task)
+    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train)
+    x_before, before = x.clone(), modes(clf)
+    delta = attack.run(clf, x, y, threat, ctx)
+    return delta, audit(x, x_before, delta, threat, fs, before, modes(clf)), threat
+
+
+# --- DeepFool ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_classes=st.integers(2, 6),
+    overshoot=st.sampled_from([0.0, 0.02, 0.1]),
+)
+def test_deepfool_l2_is_the_exact_minimal_flip_of_a_linear_classifier(seed, n_classes, overshoot):
+    clf, w = _linear(2, 16, n_classes, seed)
+    x = torch.randn(1, 2, 16, generator=torch.Generator().manual_seed(seed))
+    f = _logits(clf, x)[0]
+    k = int(f.argmax())
+    gaps = {j: float(f[k] - f[j]) for j in range(n_classes) if j != k}
+    dists = {j: gaps[j] / float((w[j] - w[k]).norm()) for j in gaps}
+    nearest = min(dists, key=dists.get)
+    assume(gaps[nearest] > 0.1)  # DeepFool adds 1e-4 to |f'|: negligible beyond this gap
+    found = deepfool(clf, x, "multiclass", "l2", overshoot)
+    r = found.r
+    assert r.shape == x.shape
+    assert int(found.iterations) == 1  # one linearisation is exact for a linear model
+    assert float(r.double().norm()) == pytest.approx((1 + overshoot) * dists[nearest], rel=1e-3)
+    # along the normal of the nearest boundary
+    normal = (w[nearest] - w[k]) / (w[nearest] - w[k]).norm()
+    assert float(r.double().flatten() @ normal) == pytest.approx(float(r.double().norm()), rel=1e-5)
+    with torch.no_grad():
+        assert int(clf(x).argmax()) == k
+        if overshoot > 0:
+            assert bool(found.fooled) and int(clf(x + r).argmax()) != k
+        # minimal: 1 % short of the boundary along r the decision has not changed
+        assert int(clf(x + 0.99 * r / (1 + overshoot)).argmax()) == k
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_classes=st.integers(2, 6))
+def test_deepfool_linf_step_for_a_linear_classifier(seed, n_classes):
+    clf, w = _linear(2, 16, n_classes, seed)
+    x = torch.randn(1, 2, 16, generator=torch.Generator().manual_seed(seed))
+    f = _logits(clf, x)[0]
+    k = int(f.argmax())
+    gaps = {j: float(f[k] - f[j]) for j in range(n_classes) if j != k}
+    dists = {j: gaps[j] / float((w[j] - w[k]).abs().sum()) for j in gaps}
+    nearest = min(dists, key=dists.get)
+    assume(gaps[nearest] > 0.1)
+    found = deepfool(clf, x, "multiclass", "linf", 0.02)
+    assert int(found.iterations) == 1 and bool(found.fooled)
+    r = found.r.double()
+    assert float(r.abs().max()) == pytest.approx(1.02 * dists[nearest], rel=1e-3)
+    assert torch.allclose(r.abs(), r.abs().max().expand_as(r))  # a pure sign step
+    with torch.no_grad():
+        assert int(clf(x + found.r).argmax()) != k
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_labels=st.integers(1, 6))
+def test_deepfool_multilabel_flips_the_nearest_label(seed, n_labels):
+    clf, w = _linear(2, 16, n_labels, seed)
+    x = torch.randn(3, 2, 16, generator=torch.Generator().manual_seed(seed))
+    z = _logits(clf, x)
+    dists = z.abs() / w.norm(dim=1)
+    assume(bool((z.abs().gather(1, dists.argmin(1, keepdim=True)) > 0.1).all()))
+    found = deepfool(clf, x, "multilabel", "l2", 0.02)
+    with torch.no_grad():
+        before, after = decision(clf(x), "multilabel"), decision(clf(x + found.r), "multilabel")
+    assert torch.all((before != after).any(1))
+    assert torch.all(found.fooled)
+    norms = found.r.double().flatten(1).norm(dim=1)
+    assert torch.allclose(norms, 1.02 * dists.min(1).values, rtol=1e-3)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batched_deepfool_equals_one_record_at_a_time(task, norm, seed):
+    clf = tiny_classifier(2, 3, seed)
+    x = torch.randn(4, 2, 64, generator=torch.Generator().manual_seed(seed))
+    batched = deepfool(clf, x, task, norm, 0.02, max_iter=10)
+    singles = [deepfool(clf, x[i : i + 1], task, norm, 0.02, max_iter=10) for i in range(4)]
+    r = torch.cat([s.r for s in singles])
+    assert torch.allclose(batched.r, r, rtol=1e-4, atol=1e-6)
+    assert torch.equal(batched.iterations, torch.cat([s.iterations for s in singles]))
+    assert torch.equal(batched.fooled, torch.cat([s.fooled for s in singles]))
+
+
+def test_decision_and_same():
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, -0.5, 0.2]])
+    assert decision(logits, "multiclass").tolist() == [1, 0]
+    assert decision(logits, "multilabel").tolist() == [[1, 1, 0], [1, 0, 1]]
+    assert same(torch.tensor([1, 0]), torch.tensor([1, 2])).tolist() == [True, False]
+    a, b = torch.tensor([[1, 0], [1, 1]]), torch.tensor([[1, 0], [1, 0]])
+    assert same(a, b).tolist() == [True, False]
+
+
+# --- the universal perturbation through the audit ------------------------------------------
+
+
+def test_registered():
+    attack = HOST.create("attacks", "universal-deepfool", {"norm": "l2"})
+    assert isinstance(attack, UniversalDeepFool) and attack.norm == "l2"
+    assert attack.threat_model(0.2).universal and attack.threat_model(0.2).band_hz == 15.0
+    assert UniversalDeepFool(post_filter=False).threat_model(0.2).band_hz is None
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    x=signals(batch=6, leads=2, time=512),
+    budget=budgets(2, max_mv=0.5),
+    task=st.sampled_from(["multiclass", "multilabel"]),
+    seed=st.integers(0, 1000),
+)
+def test_linf_uap_respects_lead_budgets_band_and_universality(x, budget, task, seed):
+    attack = UniversalDeepFool(max_passes=2, seed=seed)
+    delta, report, threat = _run(attack, x, budget, task=task, seed=seed)
+    assert report.passed, report.violations  # budget, band limit and universality included
+    assert {c.name for c in report.checks} >= {"budget", "band limit", "universal"}
+    assert delta.shape == (1, 2, 512) and delta.dtype == x.dtype
+    eps = torch.tensor(threat.lead_budgets(2))
+    assert torch.all(delta.abs().amax(dim=(0, 2)) <= eps + 1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    x=signals(batch=6, leads=2, time=256),
+    budget=budgets(2, max_mv=3.0),
+    post_filter=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_l2_uap_respects_the_l2_budget(x, budget, post_filter, seed):
+    attack = UniversalDeepFool(norm="l2", max_passes=2, post_filter=post_filter, seed=seed)
+    delta, report, threat = _run(attack, x, budget, seed=seed)
+    assert report.passed, report.violations
+    assert delta.shape == (1, 2, 256)
+    per_lead = isinstance(budget, list)
+    eps = torch.tensor(threat.lead_budgets(2)).view(1, 2, 1)
+    bound = eps if per_lead else eps[:, :1]
+    assert torch.all(l2_norms(delta.double(), per_lead) <= bound * (1 + 1e-6) + 1e-6)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("budget", [0.0, [0.0, 0.0]])
+def test_zero_budget_flips_nothing(norm, budget):
+    x = torch.randn(8, 2, 128, generator=torch.Generator().manual_seed(0))
+    attack = UniversalDeepFool(norm=norm, max_passes=2, seed=0)
+    delta, report, _ = _run(attack, x, budget)
+    assert report.passed, report.violations
+    assert delta.shape == (1, 2, 128) and torch.count_nonzero(delta) == 0
+    assert attack.report["flip_rate_per_pass"] == [0.0, 0.0]
+    assert attack.report["raw_flip_rate"] == 0.0
+
+
+@pytest.mark.parametrize("seed, budget", [(1, 0.3), (2, 0.3), (2, [0.1, 0.3])])
+def test_uap_fools_more_than_uniform_noise(seed, budget):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(32, 2, 256, generator=gen)
+    clf = tiny_classifier(2, 3, seed)
+    train = Split(x.numpy(), np.zeros(32, dtype=np.int64), [])
+    attack = UniversalDeepFool(seed=0)
+    v, report, threat = _run(attack, x[:4], budget, seed=0, clf=clf, train=train)
+    assert report.passed, report.violations
+    assert attack.report["fit_records"] == 32
+    eps = torch.tensor(threat.lead_budgets(2)).view(1, 2, 1)
+    with torch.no_grad():
+        clean = clf(x).argmax(1)
+        uap_rate = (clf(x + v).argmax(1) != clean).float().mean().item()
+        noise_rate = max(
+            (clf(x + (torch.rand(1, 2, 256, generator=gen) * 2 - 1) * eps).argmax(1) != clean)
+            .float()
+            .mean()
+            .item()
+            for _ in range(20)
+        )
+    assert uap_rate > noise_rate, (uap_rate, noise_rate)
+    assert uap_rate >= 0.5
