@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
+from bench_attacks import median_time  # noqa: E402  (run as a script from benchmarks/)
 from ecgarena.gradients import eval_mode, loss_and_grad
 from ecgarena.host import Host
 from ecgarena.protocols import AttackContext, Classifier, DatasetInfo
@@ -25,16 +24,6 @@ from ecgarena_scar.universal import universal_grad
 from ecgarena_universal_deepfool.deepfool import logits_and_jacobian
 
 LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

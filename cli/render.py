@@ -40,6 +40,8 @@ def run_result(result: dict[str, Any]) -> None:
         f"{spec['dataset']} · {spec['model']} · defense {spec['defense']} · attack {spec['attack']}"
         f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.get('device', '?')}"
     )
+    if result.get("source"):
+        title += f" · transfer from {result['source']['model']}/{result['source']['defense']}"
     if result["status"] == "failed":
         show(Text(f"FAILED {title}: {result['error']}", style="red"))
         return
@@ -57,6 +59,16 @@ def run_result(result: dict[str, Any]) -> None:
     table.add_row("fooling rate", "", fmt(fool["fooling_rate"]))
     table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
     table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
+    if "ssim" in pert:
+        table.add_row("SSIM (mean / min)", "", f"{pert['ssim']:.3f} / {pert['ssim_min']:.3f}")
+    tg = result.get("targets") or {}
+    if tg.get("top_class"):
+        verb = "gained" if "gained" in tg else "moved to"
+        table.add_row(
+            "changed records",
+            "",
+            f"{tg['n_changed']}: {tg['top_share']:.0%} {verb} {tg['top_class']}",
+        )
     table.add_row(f"energy > {pert['cutoff_hz']:g} Hz", "", f"{pert['energy_above_cutoff']:.2%}")
     show(table)
     audit = result["audit"]
@@ -96,8 +108,9 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
         table.add_column(c, overflow="fold")
     for r in results:
         row = summary_row(r)
+        source = r["spec"].get("source_model") or r["spec"].get("source_defense")
         table.add_row(
-            f"{row['dataset']}/{row['model']}",
+            f"{row['dataset']}/{row['model']}" + (f" (from {source})" if source else ""),
             row["defense"],
             row["attack"],
             eps_text(row["eps_mv"]),

@@ -24,8 +24,10 @@ def lowpass(x: torch.Tensor, fs: float, cutoff_hz: float, order: int = 4) -> tor
         )
     sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
     data = x.detach().to("cpu", torch.float64).numpy()
-    padlen = min(3 * (2 * len(sos) + 1), data.shape[-1] - 1)
-    out = sosfiltfilt(sos, data, axis=-1, padlen=padlen)
+    # Even (mirror) extension over ~3 cut-off periods: scipy's default odd extension of 15
+    # samples pins each output end to the raw input's end value, an unfiltered spike.
+    padlen = min(int(3 * fs / cutoff_hz), data.shape[-1] - 1)
+    out = sosfiltfilt(sos, data, axis=-1, padtype="even", padlen=padlen)
     return torch.from_numpy(np.ascontiguousarray(out)).to(x.device, x.dtype)
 
 

@@ -9,6 +9,8 @@ the mean kernel: S is linear and symmetric, and ‖S(θ)‖∞ ≤ ‖θ‖∞.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -18,8 +20,8 @@ SIGMAS = (1.0, 3.0, 5.0, 7.0, 10.0)
 
 
 def odd(value: float) -> int:
-    """The odd integer nearest to `value` (at least 1)."""
-    return max(1, 2 * int(round((value - 1) / 2)) + 1)
+    """The odd integer nearest to `value`, ties upwards (at least 1)."""
+    return max(1, 2 * math.floor((value - 1) / 2 + 0.5) + 1)
 
 
 def kernel_bank(

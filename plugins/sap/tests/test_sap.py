@@ -48,9 +48,7 @@ def _run(attack, x, budget, fs, seed=0, clf=None, y=None):
     if y is None:
         y = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(seed))
     threat = attack.threat_model(budget)
-    ctx = AttackContext(
-        _info(leads, x.shape[2], fs), x.device, torch.Generator().manual_seed(seed)
-    )
+    ctx = AttackContext(_info(leads, x.shape[2], fs), x.device, torch.Generator().manual_seed(seed))
     x_before, before = x.clone(), modes(clf)
     delta = attack.run(clf, x, y, threat, ctx)
     return delta, audit(x, x_before, delta, threat, fs, before, modes(clf)), threat

@@ -99,7 +99,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
         self._report = {
             "fit_split": self.fit_split if held is not None else "attacked records",
             "held_out_flip_rate": history,
-            "kept_flip_rate": best_rate,
+            "kept_flip_rate": round(best_rate, 4),
             "epochs_run": len(history),
         }
         return best

@@ -10,7 +10,7 @@ from ecgarena.audit import audit, modes
 from ecgarena.constraints import energy_above
 from ecgarena.host import Host
 from ecgarena.protocols import AttackContext, DatasetInfo, FitContext, Split
-from ecgarena.specs import ThreatModel, TrainSpec
+from ecgarena.specs import TrainSpec
 from ecgarena.testing import TinyNet, budgets, tiny_classifier
 from ecgarena_scar import HybridTraining, SCARAttack, SCARTraining
 from hypothesis import given, settings
@@ -38,11 +38,9 @@ def _gradient(seed: int, shape: tuple[int, ...], scale: float) -> torch.Tensor:
     return torch.from_numpy((rng.normal(0, 1, shape) * scale).astype(np.float32))
 
 
-def _windowed_share(v: torch.Tensor, fs: float, cutoff_hz: float) -> float:
-    """Energy share above `cutoff_hz` of a Hann-windowed v: the band content of v itself,
-    without the wrap-around jump that the audit's rectangular FFT adds for short records."""
-    w = torch.hann_window(v.shape[-1], periodic=False, dtype=torch.float64)
-    return float(energy_above(v.double() * w, fs, cutoff_hz).max())
+def _share(v: torch.Tensor, fs: float, cutoff_hz: float) -> float:
+    """The audit's measure: energy share above `cutoff_hz` (Hann-windowed periodogram)."""
+    return float(energy_above(v, fs, cutoff_hz).max())
 
 
 def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
@@ -63,9 +61,7 @@ def _split(n, leads, time, task, n_classes, seed) -> Split:
 def _attack_run(attack, budget, info, train, val, x, y, clf, seed=0):
     """Run an attack exactly as the engine does (splits in the context) and audit it."""
     threat = attack.threat_model(budget)
-    ctx = AttackContext(
-        info, x.device, torch.Generator().manual_seed(seed), train=train, val=val
-    )
+    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train, val=val)
     x_before, before = x.clone(), modes(clf)
     delta = attack.run(clf, x, y, threat, ctx)
     return delta, audit(x, x_before, delta, threat, info.fs, before, modes(clf)), threat
@@ -134,7 +130,7 @@ def test_direction_has_unit_rms_and_is_band_limited(leads, fs, time, seed, scale
     d = attack.direction(_gradient(seed, (1, leads, time), scale), fs, attack.kernel(fs))
     assert d.shape == (1, leads, time)
     assert float(d.double().pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-4)
-    assert _windowed_share(d, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
+    assert _share(d, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
 
 
 @settings(max_examples=30, deadline=None)
@@ -153,7 +149,7 @@ def test_band_limited_projections_keep_v_in_band(leads, data, fs, time, projecti
     v = torch.zeros(1, leads, time)
     for step in range(5):
         v = attack.update(v, _gradient(seed + step, (1, leads, time), 1.0), threat, fs, kernel)
-    assert _windowed_share(v, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
+    assert _share(v, fs, attack.cutoff_hz + MARGIN_HZ) <= 0.02
 
 
 @settings(max_examples=8, deadline=None)
@@ -162,9 +158,8 @@ def test_band_limited_projections_keep_v_in_band(leads, data, fs, time, projecti
     projection=st.sampled_from(BAND_LIMITED),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_audit_band_measure_holds_on_ten_second_12_lead_records(fs, projection, seed):
-    """The audit's own measure (rectangular FFT of the whole record) on PTB-XL-shaped data
-    with the seed's lead budgets: direction and v after 5 steps stay under 2 %."""
+def test_band_holds_on_ten_second_12_lead_records(fs, projection, seed):
+    """PTB-XL-shaped updates with the seed's lead budgets: direction and v stay under 2 %."""
     attack = SCARAttack(projection=projection)
     time, kernel = int(10 * fs), attack.kernel(fs)
     threat = attack.threat_model(attack.expand_budget(0.2, PTBXL))
@@ -172,22 +167,33 @@ def test_audit_band_measure_holds_on_ten_second_12_lead_records(fs, projection, 
     v = torch.zeros(1, 12, time)
     for step in range(5):
         grad = _gradient(seed + step, (1, 12, time), 1.0)
-        assert float(energy_above(attack.direction(grad, fs, kernel), fs, cutoff)) <= 0.02
+        assert _share(attack.direction(grad, fs, kernel), fs, cutoff) <= 0.02
         v = attack.update(v, grad, threat, fs, kernel)
-    assert float(energy_above(v, fs, cutoff)) <= 0.02
+    assert _share(v, fs, cutoff) <= 0.02
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ecgarena.filters.lowpass (sosfiltfilt, odd padding) pins each end of the filtered "
-    "update to the raw gradient's end value, so on short records (MIT-BIH beat windows: "
-    "0.7 s at 360 Hz) the audit's band measure of a SCAR direction exceeds 2 %",
-)
-def test_direction_passes_audit_band_measure_on_short_records():
-    attack, fs = SCARAttack(), 360.0
-    d = attack.direction(_gradient(0, (1, 16, 252), 1.0), fs, attack.kernel(fs))
-    assert _windowed_share(d, fs, 25.0) <= 0.02  # the band content itself is fine
-    assert float(energy_above(d, fs, 25.0)) <= 0.02
+@settings(max_examples=20, deadline=None)
+@given(projection=st.sampled_from(BAND_LIMITED), seed=st.integers(0, 2**31 - 1))
+def test_band_holds_on_short_single_lead_beats(projection, seed):
+    """MIT-BIH-shaped updates (one lead, 0.7 s at 360 Hz): the record's end-to-end jump is
+    not counted as out-of-band energy, so short records pass too."""
+    attack, fs = SCARAttack(projection=projection), 360.0
+    kernel, threat = attack.kernel(fs), attack.threat_model(0.2)
+    v = torch.zeros(1, 1, 252)
+    for step in range(5):
+        grad = _gradient(seed + step, (1, 1, 252), 1.0)
+        assert _share(attack.direction(grad, fs, kernel), fs, 25.0) <= 0.02
+        v = attack.update(v, grad, threat, fs, kernel)
+    assert _share(v, fs, 25.0) <= 0.02
+
+
+def test_direction_peak_is_not_pinned_to_the_record_ends():
+    attack, fs, time = SCARAttack(), 500.0, 5000
+    grads = _gradient(0, (16, 12, time), 1.0)
+    d = torch.cat([attack.direction(g[None], fs, attack.kernel(fs)) for g in grads])
+    peak_at = d.abs().argmax(-1)
+    at_ends = ((peak_at < 3) | (peak_at >= time - 3)).float().mean()
+    assert at_ends <= 0.15  # a stationary 10 s lead peaks in its 6 end samples ~0.1 % of the time
 
 
 # --- the universal attack through the audit ------------------------------------------------
@@ -216,7 +222,7 @@ def test_scar_attack_is_universal_and_passes_audit(task, seed, fs):
     assert 1 <= len(rates) <= attack.epochs and all(0.0 <= r <= 1.0 for r in rates)
     assert attack.report["fit_split"] == "train"
     assert attack.report["epochs_run"] == len(rates)
-    assert attack.report["kept_flip_rate"] == max(rates)
+    assert attack.report["kept_flip_rate"] == pytest.approx(max(rates), abs=1e-4)
 
 
 def test_scar_attack_without_splits_fits_on_the_attacked_records():
@@ -252,9 +258,10 @@ def test_clipping_breaks_the_band_check():
     assert torch.any(delta.abs() == 0.01)  # clipping is active
     again, report2, _ = run(projection="clip", band_tolerance=1e-9)
     assert torch.equal(delta, again) and report2.violations == report.violations
-    # the same fit with the default projection and tolerance passes
-    _, ok, _ = run()
+    # the band-limited projection keeps v far inside the band, and passes the default tolerance
+    smooth, ok, _ = run()
     assert ok.passed, ok.violations
+    assert _share(delta, fs, 25.0) > 10 * _share(smooth, fs, 25.0)
 
 
 # --- scar-at and hybrid-at ----------------------------------------------------------------

@@ -74,7 +74,8 @@ class UniversalDeepFool(PrecordialProfile):
     def fit(
         self, clf: Classifier, data: Split, threat: ThreatModel, ctx: AttackContext
     ) -> torch.Tensor:
-        """The LTS4 loop: passes over shuffled records until the flip rate reaches the target."""
+        """The LTS4 loop: passes over shuffled records until the flip rate reaches the target;
+        the v of the pass with the highest flip rate is kept."""
         device, task = ctx.device, ctx.info.task
         rng = np.random.default_rng(ctx.seed(self.seed))
         n = min(len(data), self.max_records or len(data))
@@ -82,6 +83,7 @@ class UniversalDeepFool(PrecordialProfile):
         xs = torch.from_numpy(np.array(data.x[chosen], np.float32)).to(device)
         v = torch.zeros((1, *xs.shape[1:]), device=device)
         history: list[float] = []
+        best, best_rate = v, 0.0  # LTS4 returns the last v; we keep the pass with most flips
         with eval_mode(clf), progress() as bar:
             clean = self.decisions(clf, xs, torch.zeros_like(v), task)
             task_id = bar.add_task(f"fit {self.name}", total=self.max_passes * n, info="")
@@ -108,10 +110,12 @@ class UniversalDeepFool(PrecordialProfile):
                             v = project(v + r, threat)
                 rate = float((~same(self.decisions(clf, xs, v, task), clean)).float().mean())
                 history.append(round(rate, 4))
+                if rate >= best_rate:
+                    best, best_rate = v, rate
                 bar.update(task_id, info=f"flip rate {rate:.3f}")
                 if rate >= self.target_fooling_rate:
                     break
-        raw_rate = history[-1] if history else 0.0
+        v, raw_rate = best, round(best_rate, 4)
         if self.post_filter:
             v = project(lowpass(v, ctx.info.fs, self.cutoff_hz, self.order), threat)
         self._report = {

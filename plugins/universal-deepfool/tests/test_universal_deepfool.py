@@ -42,7 +42,8 @@ def _linear(leads: int, time: int, n_out: int, seed: int) -> tuple[Classifier, t
 def _logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
     """Logits in float64 from the linear layer (the reference for the analytic distances)."""
     layer = clf.net[1]
-    return x.double().flatten(1) @ layer.weight.double().T + layer.bias.double()
+    with torch.no_grad():
+        return x.double().flatten(1) @ layer.weight.double().T + layer.bias.double()
 
 
 def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
