@@ -6,18 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 # Tests run with the first-party plugins only, whatever else is installed.
 os.environ["ECGARENA_PLUGINS"] = (
     "basic-models,basic-attacks,basic-defenses,sap,scar,universal-deepfool"
 )
 os.environ.pop("ECGARENA_DISABLE_PLUGINS", None)
-
-# Under pytest-xdist every worker gets one intra-op thread: two workers × two torch threads on
-# two cores oversubscribe the CPU and slow training many-fold.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ECGARENA_TEST_DATA", ROOT.parent / "shared" / "data"))

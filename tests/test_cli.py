@@ -131,7 +131,7 @@ def test_matrix_failing_cell_is_recorded_and_others_go_on(cli_home, tmp_path):
         (["list", "gizmos"], "unknown kind"),
         (["run", "--eps", "[0.1, 0.2]"], "per-lead budget has 2 values but the data has 12"),
         (["run", "--eps", "[0.1, 0.2"], "is not a per-lead list"),
-        (["run", "--eps", "[0.1, \"5kg\"]"], "not a voltage"),
+        (["run", "--eps", '[0.1, "5kg"]'], "not a voltage"),
         (["results", "--format", "xml"], "unknown format"),
         (["data", "info", "nosuch"], "unknown dataset"),
         (["data", "download", "ptbxx", "--dest", "/tmp/x"], "ptbxl"),

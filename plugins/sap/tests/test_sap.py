@@ -28,15 +28,6 @@ HOST = Host(builtins=False)
 RATES = st.sampled_from([100.0, 250.0, 300.0, 360.0, 500.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets: one intra-op thread is much faster on a shared two-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _info(leads: int, time: int, fs: float, task: str = "multiclass") -> DatasetInfo:
     return DatasetInfo("t", task, ("a", "b", "c"), tuple(f"L{i}" for i in range(leads)), fs, time)
 

@@ -23,15 +23,6 @@ BAND_LIMITED = ["clip-filter", "rescale"]
 MARGIN_HZ = 10.0  # the audit's transition band above the cut-off
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets: one intra-op thread is much faster on a shared two-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gradient(seed: int, shape: tuple[int, ...], scale: float) -> torch.Tensor:
     """A white random gradient (the broadband worst case for the low-pass)."""
     rng = np.random.default_rng(seed)

@@ -21,15 +21,6 @@ from torch import nn
 HOST = Host(builtins=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets: one intra-op thread is much faster on a shared two-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _linear(leads: int, time: int, n_out: int, seed: int) -> tuple[Classifier, torch.Tensor]:
     """A linear classifier over the flattened record, and its weights `(C, L·T)` (float64)."""
     torch.manual_seed(seed)
