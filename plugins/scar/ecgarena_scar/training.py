@@ -17,8 +17,10 @@ from .universal import BandOptions, universal_grad
 
 
 class SCARTraining(BandOptions, PrecordialProfile):
-    """Universal adversarial training: every `refresh_every` batches v takes one SCAR step on
-    the current batch, and the model trains on x + v."""
+    """Universal adversarial training on x + v, v refreshed by SCAR steps as training goes.
+
+    Every `refresh_every` batches v takes one SCAR step on the current batch.
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "scar-at"
