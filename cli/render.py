@@ -108,9 +108,9 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
         table.add_column(c, overflow="fold")
     for r in results:
         row = summary_row(r)
-        source = r["spec"].get("source_model") or r["spec"].get("source_defense")
         table.add_row(
-            f"{row['dataset']}/{row['model']}" + (f" (from {source})" if source else ""),
+            f"{row['dataset']}/{row['model']}"
+            + (f" (from {row['source']})" if row["source"] else ""),
             row["defense"],
             row["attack"],
             eps_text(row["eps_mv"]),

@@ -96,6 +96,7 @@ class Store:
 COLUMNS = (
     "dataset",
     "model",
+    "source",
     "defense",
     "attack",
     "eps_mv",
@@ -121,6 +122,8 @@ def summary_row(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "dataset": spec["dataset"],
         "model": spec["model"],
+        "source": "/".join(filter(None, (spec.get("source_model"), spec.get("source_defense"))))
+        or None,
         "defense": spec["defense"],
         "attack": spec["attack"],
         "eps_mv": spec["eps"],
