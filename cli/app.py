@@ -199,17 +199,23 @@ def matrix(
             {
                 "cells": [
                     {
-                        k: r.get(k)
-                        for k in (
-                            "spec",
-                            "status",
-                            "error",
-                            "clean",
-                            "adversarial",
-                            "fooling",
-                            "audit",
-                            "timings",
-                        )
+                        **{
+                            k: r.get(k)
+                            for k in (
+                                "spec",
+                                "status",
+                                "error",
+                                "clean",
+                                "adversarial",
+                                "fooling",
+                                "targets",
+                                "audit",
+                                "timings",
+                            )
+                        },
+                        "perturbation": {
+                            k: v for k, v in (r.get("perturbation") or {}).items() if k != "psd"
+                        },
                     }
                     for r in results
                 ]

@@ -114,26 +114,26 @@ def targets(result: dict[str, Any], out: Path) -> Path:
 
 def sweep(results: list[dict[str, Any]], out: Path) -> Path:
     """Fooling rate and SSIM against the largest per-lead budget, one line per attack/model."""
-    lines: dict[str, list[tuple[float, float, float]]] = {}
-    for r in results:
+    lines: dict[str, dict[float, tuple[float, float]]] = {}
+    for r in results:  # oldest first: a newer cell at the same budget replaces an older one
         spec = r["spec"]
         src = r.get("source")
         name = f"{spec['attack']} on {spec['model']}/{spec['defense']}"
-        if src:
-            name += f" (from {src['model']})"
-        fr = r["fooling"]["fooling_rate"]
-        lines.setdefault(name, []).append((max_budget(r), fr, r["perturbation"]["ssim"]))
-    if not any(len({p[0] for p in v}) > 1 for v in lines.values()):
+        options = ", ".join(f"{k}={v}" for k, v in sorted(spec["attack_params"].items()))
+        name += f" ({options})" if options else ""
+        name += f" from {src['model']}" if src else ""
+        point = (r["fooling"]["fooling_rate"], r["perturbation"]["ssim"])
+        lines.setdefault(name, {})[max_budget(r)] = point
+    if not any(len(v) > 1 for v in lines.values()):
         raise UserError(
             "a sweep needs results at ≥ 2 budgets of one attack; run e.g. "
             "`ecgarena matrix --attacks scar --eps 0.02,0.05,0.1,0.2,0.4,0.6`"
         )
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, points in sorted(lines.items()):
-        points.sort()
-        eps = [p[0] for p in points]
-        a1.plot(eps, [p[1] for p in points], marker="o", label=name)
-        a2.plot(eps, [p[2] for p in points], marker="o", label=name)
+    for name, by_budget in sorted(lines.items()):
+        eps = sorted(by_budget)
+        a1.plot(eps, [by_budget[e][0] for e in eps], marker="o", label=name)
+        a2.plot(eps, [by_budget[e][1] for e in eps], marker="o", label=name)
     a1.set_ylabel("fooling rate")
     a2.set_ylabel("SSIM (clean vs attacked)")
     for ax in (a1, a2):

@@ -99,8 +99,8 @@ def targets(
             "gained": dict(zip(classes, map(int, gained))),
             "lost": dict(zip(classes, map(int, lost))),
         }
-        top = int(np.argmax(gained)) if n else None
-        share = float(gained[top] / n) if n else float("nan")
+        top = int(np.argmax(gained)) if gained.any() else None
+        share = float(gained[top] / n) if top is not None else float("nan")
     else:
         into = np.bincount(b[changed], minlength=len(classes))
         counts = {"into": dict(zip(classes, map(int, into)))}
