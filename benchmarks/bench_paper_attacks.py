@@ -3,8 +3,7 @@
 1. SCAR update overhead: one universal step (gradient + zero-phase low-pass + Gaussian smoothing
    + clip-filter projection) ÷ one forward+backward of the same batch.
 2. SAP overhead: SAP (k PGD + 2k smoothed steps) ÷ 3k·(forward+backward).
-3. DeepFool Jacobian: all C logit gradients in one repeated-batch pass ÷ C separate backward
-   passes of the batch.
+3. DeepFool Jacobian (one forward, C backward passes) ÷ C·(forward+backward).
 Model: the `cnn` plugin on 12×5000 (PTB-XL at 500 Hz). The last line is one JSON object.
 """
 
@@ -68,15 +67,7 @@ def main() -> None:
         with eval_mode(clf):
             logits_and_jacobian(clf, x, n_classes)
 
-    def separate():
-        with eval_mode(clf):
-            xr = x.detach().requires_grad_(True)
-            out = clf(xr)
-            for c in range(n_classes):
-                torch.autograd.grad(out[:, c].sum(), xr, retain_graph=c < n_classes - 1)
-
     t_jac = median_time(jacobian, args.repeats)
-    t_sep = median_time(separate, args.repeats)
     out = {
         "fwd_bwd_s": t_fb,
         "scar_step_s": t_scar,
@@ -84,8 +75,7 @@ def main() -> None:
         "sap_s": t_sap,
         "sap_overhead_ratio": t_sap / (3 * args.k * t_fb),
         "jacobian_s": t_jac,
-        "separate_backward_s": t_sep,
-        "jacobian_ratio": t_jac / t_sep,
+        "jacobian_ratio": t_jac / (n_classes * t_fb),
     }
     print(f"cnn B={args.batch} 12×{args.samples} CPU (torch threads {torch.get_num_threads()})")
     print(f"  one forward+backward            {t_fb * 1e3:8.1f} ms")
@@ -93,7 +83,9 @@ def main() -> None:
     print(
         f"  SAP-{args.k} ÷ {3 * args.k}·(fwd+bwd)          {out['sap_overhead_ratio']:8.3f}   (target ≤ 1.2)"
     )
-    print(f"  DeepFool Jacobian ÷ C backwards {out['jacobian_ratio']:8.3f}   (C={n_classes})")
+    print(
+        f"  Jacobian ÷ C·(fwd+bwd)          {out['jacobian_ratio']:8.3f}   (C={n_classes}, target < 1)"
+    )
     print(json.dumps(out))
 
 

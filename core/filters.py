@@ -48,14 +48,19 @@ def samples(ms: float, fs: float, odd: bool = True, minimum: int = 1) -> int:
     return n + 1 if odd and n % 2 == 0 else n
 
 
-def smooth(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Convolve every lead with the same symmetric kernel, 'same' length, reflect padding."""
+def smooth(x: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
+    """Convolve every lead with the same symmetric kernel (depthwise), 'same' length.
+
+    `padding` is "reflect" (a smoothed update keeps its level at the ends) or "zeros" (SAP's
+    reference: the signal is 0 outside the record, so ‖S(θ)‖∞ ≤ ‖θ‖∞ for a unit-sum kernel).
+    """
     k = kernel.to(x.device, x.dtype)
     pad = len(k) // 2
     if pad == 0:
-        return x.clone()
-    b, leads, t = x.shape
-    flat = x.reshape(b * leads, 1, t)
-    mode = "reflect" if t > pad else "replicate"
-    out = F.conv1d(F.pad(flat, (pad, pad), mode=mode), k.view(1, 1, -1))
-    return out.reshape(b, leads, t)
+        return x * k[0]
+    leads = x.shape[1]
+    weight = k.view(1, 1, -1).expand(leads, 1, len(k))
+    if padding == "zeros":
+        return F.conv1d(x, weight, padding=pad, groups=leads)
+    mode = "reflect" if x.shape[-1] > pad else "replicate"
+    return F.conv1d(F.pad(x, (pad, pad), mode=mode), weight, groups=leads)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+from ecgarena import filters
 
 REFERENCE_FS = 300.0
 SIZES = (5, 7, 11, 15, 19)
@@ -50,11 +50,8 @@ def mean_kernel(bank: list[torch.Tensor]) -> torch.Tensor:
 
 
 def smooth(theta: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """S(θ): the same kernel on every lead (depthwise), zero padding, 'same' length."""
-    b, leads, t = theta.shape
-    k = kernel.to(theta.device, theta.dtype).view(1, 1, -1)
-    out = F.conv1d(theta.reshape(b * leads, 1, t), k, padding=len(kernel) // 2)
-    return out.reshape(b, leads, t)
+    """S(θ): the same kernel on every lead, zero padding, 'same' length (the reference's)."""
+    return filters.smooth(theta, kernel, padding="zeros")
 
 
 def padding_mask(x: torch.Tensor) -> torch.Tensor:

@@ -39,14 +39,12 @@ def same(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def logits_and_jacobian(
     clf: Classifier, x: torch.Tensor, c: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits `(B, C)` and their input gradients `(B, C, L, T)` in one backward pass, by
-    repeating each record C times (the classifier must be in eval mode)."""
-    b = x.shape[0]
-    xr = x.detach().repeat_interleave(c, 0).requires_grad_(True)
+    """Logits `(B, C)` and their input gradients `(B, C, L, T)`: one forward, C backward passes
+    (records are independent in eval mode, so the gradient of a column sum is per record)."""
+    xr = x.detach().requires_grad_(True)
     out = clf(xr)
-    picked = out.view(b, c, c).diagonal(dim1=1, dim2=2)
-    (grad,) = torch.autograd.grad(picked.sum(), xr)
-    return picked.detach(), grad.view(b, c, *x.shape[1:])
+    grads = [torch.autograd.grad(out[:, k].sum(), xr, retain_graph=k < c - 1)[0] for k in range(c)]
+    return out.detach(), torch.stack(grads, dim=1)
 
 
 def candidates(
