@@ -77,6 +77,18 @@ def run_result(result: dict[str, Any]) -> None:
     else:
         bad = [f"{c['name']}: {c['detail']}" for c in audit["checks"] if not c["passed"]]
         show("[bold red]audit: VIOLATION[/bold red] — " + "; ".join(bad))
+    cert = result.get("certification")
+    if cert:
+        curve = ", ".join(
+            f"{r} mV {a:.2f}"
+            for r, a in cert["certified_accuracy"].items()
+            if r in ("0.05", "0.1", "0.2", "0.5")
+        )
+        show(
+            f"certified (ℓ2, {cert['n']} records, {cert['forward_passes_per_record']} passes each):"
+            f" accuracy {cert['accuracy']:.3f}, abstain {cert['abstain_rate']:.1%},"
+            f" median radius {cert['median_radius_mv']:.3f} mV; certified accuracy at {curve}"
+        )
     for w in result.get("warnings", []):
         show(f"[yellow]warning:[/yellow] {w}")
     t = result["timings"]

@@ -146,3 +146,23 @@ def perturbation(x: np.ndarray, delta: np.ndarray, fs: float, cutoff_hz: float) 
         "cutoff_hz": float(cutoff_hz),
         "energy_above_cutoff": float(hf.mean()),
     }
+
+
+CERTIFY_RADII_MV = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def certified(pred: np.ndarray, radii: np.ndarray, y: np.ndarray, task: str) -> dict:
+    """Certified accuracy at ℓ2 radii (mV): share of records predicted right (not abstaining)
+    with a certified radius ≥ r; also the abstain rate and the median radius of those right."""
+    abstain = (pred < 0).any(axis=1) if task == "multilabel" else pred < 0
+    right = ((pred == y).all(axis=1) if task == "multilabel" else pred == y) & ~abstain
+    return {
+        "n": int(len(y)),
+        "abstain_rate": float(abstain.mean()) if len(y) else float("nan"),
+        "accuracy": float(right.mean()) if len(y) else float("nan"),
+        "median_radius_mv": float(np.median(radii[right])) if right.any() else 0.0,
+        "certified_accuracy": {
+            f"{r:g}": float((right & (radii >= r)).mean()) if len(y) else float("nan")
+            for r in CERTIFY_RADII_MV
+        },
+    }

@@ -15,11 +15,10 @@ from .conftest import ROOT
 def test_registry_validates_and_lists_planned_paper_plugins():
     registry = load_registry()
     names = {e.name: e for e in registry.plugin}
-    for available in ("sap", "scar", "universal-deepfool"):
+    for available in ("sap", "scar", "universal-deepfool", "randomized-smoothing"):
         assert names[available].status == "available"
     for planned in (
         "cpr",
-        "randomized-smoothing",
         "adversarial-distillation",
         "caslcnet",
         "dna",
