@@ -173,3 +173,11 @@ def test_real_ptbxl_500hz_universal_attacks_beat_noise(attack, options, margin, 
     assert out["spec"]["dataset"] == "ptbxl" and out["perturbation"]["linf_mv"] <= 0.2 + 1e-5
     assert out["threat"]["budget_mv"] == pytest.approx([0.1] * 7 + [0.2] * 5)
     assert out["fooling"]["flip_rate"] >= noise["fooling"]["flip_rate"] + margin
+
+
+def test_sap_adversarial_training_is_more_robust_under_sap(home):
+    erm = run(home, "sap", "--eps", "0.05")
+    sap_at = run(home, "sap", "--eps", "0.05", "--defense", "sap-at", "--defense-opt", "steps=5")
+    assert sap_at["audit"]["passed"] and sap_at["training"]["epochs_run"] >= 1
+    drop = lambda r: r["clean"]["macro_auc"] - r["adversarial"]["macro_auc"]  # noqa: E731
+    assert drop(sap_at) < drop(erm)

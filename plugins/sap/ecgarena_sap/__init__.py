@@ -7,14 +7,15 @@ perturbation S(θ) — a mean of Gaussian smoothings — so the result is smooth
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ecgarena
 import torch
 from ecgarena.constraints import lead_budget, project
 from ecgarena.gradients import eval_mode, per_sample_loss, pgd
-from ecgarena.protocols import AttackContext, Classifier
+from ecgarena.protocols import AttackContext, Classifier, ClassifierInfo, FitContext
 from ecgarena.specs import ThreatModel
+from ecgarena.training import fit_classifier
 from pydantic import BaseModel, ConfigDict, Field
 
 from .smoothing import SIGMAS, SIZES, kernel_bank, mean_kernel, padding_mask, smooth
@@ -77,6 +78,40 @@ class SAPAttack(BaseModel):
         return delta
 
 
+class SAPTraining(BaseModel):
+    """Adversarial training on SAP examples (the CPR seed's "oracle" defense)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: ClassVar[str] = "sap-at"
+    kind: ClassVar[str] = "training"
+
+    eps_mv: float = Field(0.05, gt=0, le=5, description="training budget ℓ∞ per lead (mV)")
+    pgd_steps: int = Field(5, ge=0, le=100, description="PGD warm-start steps per batch")
+    steps: int = Field(10, ge=1, le=200, description="SAP steps per batch")
+    clean_fraction: float = Field(0.0, ge=0, lt=1, description="share of each batch left clean")
+
+    def build(self, ctx: FitContext) -> Classifier:
+        notes = f"trained on SAP examples (ε {self.eps_mv:g} mV, {self.steps} steps)"
+        return Classifier(ctx.build_net(), info=ClassifierInfo(notes=notes))
+
+    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
+        sap = SAPAttack(pgd_steps=self.pgd_steps, steps=self.steps)
+        threat = sap.threat_model(self.eps_mv)
+        gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+        actx = AttackContext(ctx.info, ctx.device, gen)
+
+        def augment(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            k = int(round(len(x) * self.clean_fraction))
+            return torch.cat([x[:k], x[k:] + sap.run(clf, x[k:], y[k:], threat, actx)])
+
+        return fit_classifier(classifier, ctx, augment=augment, description=f"train {self.name}")
+
+
 @ecgarena.hookimpl
 def ecgarena_register_attacks(register: Callable[[type], None]) -> None:
     register(SAPAttack)
+
+
+@ecgarena.hookimpl
+def ecgarena_register_defenses(register: Callable[[type], None]) -> None:
+    register(SAPTraining)
