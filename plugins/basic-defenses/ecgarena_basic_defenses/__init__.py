@@ -1,4 +1,5 @@
-"""Baseline defenses: none (ERM), median-filter preprocessing (BPDA), PGD adversarial training."""
+"""Baseline defenses: none (ERM), median-filter preprocessing (BPDA), a denoising-autoencoder
+purifier, PGD adversarial training."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ecgarena.specs import ThreatModel
 from ecgarena.training import fit_classifier
 from pydantic import BaseModel, ConfigDict, Field
 
+from .denoiser import DenoisingAutoencoder, train_denoiser
 from .median import MedianFilter
 
 
@@ -51,6 +53,45 @@ class MedianDefense(NoDefense):
         )
 
 
+class DenoiserDefense(NoDefense):
+    """Purifier: a 1-D denoising autoencoder trained on noisy→clean, then the classifier trained
+    on its reconstructions. Attacked end to end through the autoencoder (`gradient="exact"`) or
+    with BPDA (identity backward)."""
+
+    name: ClassVar[str] = "denoising-autoencoder"
+    kind: ClassVar[str] = "preprocessing"
+    noise_mv: float = Field(0.05, gt=0, le=5, description="training noise σ (mV)")
+    width: int = Field(32, ge=4, le=256)
+    denoiser_epochs: int = Field(5, ge=1, le=500)
+    gradient: Literal["exact", "bpda"] = "exact"
+
+    def build(self, ctx: FitContext) -> Classifier:
+        dae = DenoisingAutoencoder(len(ctx.info.leads), self.width, bpda=self.gradient == "bpda")
+        info = ClassifierInfo(
+            differentiable=True,
+            gradient=self.gradient,
+            notes=f"denoising autoencoder (σ {self.noise_mv:g} mV) before the classifier",
+        )
+        return Classifier(ctx.build_net(), preprocess=dae, info=info)
+
+    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
+        dae = classifier.preprocess
+        history = train_denoiser(
+            dae,
+            ctx.train.x,
+            self.noise_mv,
+            self.denoiser_epochs,
+            ctx.train_spec.batch_size,
+            ctx.train_spec.lr,
+            ctx.device,
+            ctx.seed,
+        )
+        dae.requires_grad_(False)  # frozen while the classifier learns its reconstructions
+        summary = fit_classifier(classifier, ctx, description=f"train {self.name}")
+        dae.requires_grad_(True)
+        return {**summary, "denoiser_mse_mv2": history}
+
+
 class PGDTraining(NoDefense):
     """Madry adversarial training: each batch is replaced (or partly replaced) by PGD examples."""
 
@@ -88,4 +129,5 @@ class PGDTraining(NoDefense):
 def ecgarena_register_defenses(register: Callable[[type], None]) -> None:
     register(NoDefense)
     register(MedianDefense)
+    register(DenoiserDefense)
     register(PGDTraining)

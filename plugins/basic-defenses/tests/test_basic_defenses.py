@@ -115,3 +115,29 @@ def test_pgd_at_is_more_robust_than_erm():
         with torch.no_grad():
             scores[name] = (clf(x + delta).argmax(1) == y).float().mean().item()
     assert scores["pgd-at"] > scores["none"], scores
+
+
+def test_denoiser_keeps_shape_learns_and_bpda_passes_the_gradient_through():
+    from ecgarena_basic_defenses.denoiser import DenoisingAutoencoder, train_denoiser
+
+    torch.manual_seed(0)
+    t = np.arange(250) / 100.0
+    clean = np.stack([np.sin(2 * np.pi * f * t) for f in np.linspace(0.5, 3, 64)])
+    x = clean[:, None, :].repeat(2, axis=1).astype(np.float32)
+    dae = DenoisingAutoencoder(2, width=8)
+    history = train_denoiser(dae, x, 0.1, 40, 16, 3e-3, torch.device("cpu"), 0)
+    assert history[-1] < history[0]
+    noisy = torch.from_numpy(x[:8]) + 0.1 * torch.randn(8, 2, 250)
+    with torch.no_grad():
+        out = dae(noisy)
+    assert out.shape == noisy.shape
+    err_in = float(((noisy - torch.from_numpy(x[:8])) ** 2).mean())
+    err_out = float(((out - torch.from_numpy(x[:8])) ** 2).mean())
+    assert err_out < err_in  # it denoises
+    z = noisy.clone().requires_grad_(True)
+    dae.bpda = True
+    (g_bpda,) = torch.autograd.grad(dae(z).sum(), z)
+    assert torch.equal(g_bpda, torch.ones_like(z))  # identity backward
+    dae.bpda = False
+    (g_exact,) = torch.autograd.grad(dae(z).sum(), z)
+    assert not torch.allclose(g_exact, g_bpda)  # end to end through the autoencoder
