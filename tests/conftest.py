@@ -9,7 +9,8 @@ import pytest
 
 # Tests run with the first-party plugins only, whatever else is installed.
 os.environ["ECGARENA_PLUGINS"] = (
-    "basic-models,basic-attacks,basic-defenses,sap,scar,universal-deepfool,randomized-smoothing"
+    "basic-models,basic-attacks,basic-defenses,sap,scar,universal-deepfool,randomized-smoothing,"
+    "adversarial-distillation"
 )
 os.environ.pop("ECGARENA_DISABLE_PLUGINS", None)
 

@@ -15,11 +15,16 @@ from .conftest import ROOT
 def test_registry_validates_and_lists_planned_paper_plugins():
     registry = load_registry()
     names = {e.name: e for e in registry.plugin}
-    for available in ("sap", "scar", "universal-deepfool", "randomized-smoothing"):
+    for available in (
+        "sap",
+        "scar",
+        "universal-deepfool",
+        "randomized-smoothing",
+        "adversarial-distillation",
+    ):
         assert names[available].status == "available"
     for planned in (
         "cpr",
-        "adversarial-distillation",
         "caslcnet",
         "dna",
     ):
