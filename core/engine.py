@@ -110,6 +110,7 @@ class Session:
             train_spec=spec.train,
             device=device,
             seed=spec.seed,
+            cache_dir=self.home / "cache",
         )
         clf = defense.build(ctx)
         weights = self.home / "weights" / f"{key}.safetensors"

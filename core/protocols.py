@@ -130,6 +130,7 @@ class FitContext:
     train_spec: TrainSpec
     device: torch.device
     seed: int
+    cache_dir: Path | None = None  # where a defense may cache per-record derived data
 
 
 @runtime_checkable

@@ -18,7 +18,8 @@ from .protocols import Classifier, FitContext
 
 # (classifier, x, y) -> the batch to train on, e.g. adversarial examples for adversarial training
 Augment = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
-Loss = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
+# (classifier, x, y[, aux]) -> the loss; aux is the batch's rows of `fit_classifier(aux=...)`
+Loss = Callable[..., torch.Tensor]
 
 
 def task_loss(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -73,9 +74,13 @@ def fit_classifier(
     *,
     augment: Augment | None = None,
     loss: Loss | None = None,
+    aux: np.ndarray | None = None,
     description: str = "train",
 ) -> dict[str, Any]:
-    """Train with Adam, keep the weights of the best validation epoch, stop on patience."""
+    """Train with Adam, keep the weights of the best validation epoch, stop on patience.
+
+    `aux` (per training record, e.g. masks) is sliced like the batch and passed to `loss`.
+    """
     spec, task, device = ctx.train_spec, ctx.info.task, ctx.device
     classifier.set_standardization(*standardization(ctx.train.x))
     classifier.to(device)
@@ -98,7 +103,12 @@ def fit_classifier(
                 if augment is not None:
                     xb = augment(classifier, xb, yb).detach()
                     classifier.train()
-                value = loss(classifier, xb, yb) if loss else task_loss(classifier(xb), yb, task)
+                if loss is None:
+                    value = task_loss(classifier(xb), yb, task)
+                elif aux is None:
+                    value = loss(classifier, xb, yb)
+                else:
+                    value = loss(classifier, xb, yb, to_tensor(np.asarray(aux[idx]), device))
                 opt.zero_grad(set_to_none=True)
                 value.backward()
                 opt.step()

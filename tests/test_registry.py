@@ -21,10 +21,10 @@ def test_registry_validates_and_lists_planned_paper_plugins():
         "universal-deepfool",
         "randomized-smoothing",
         "adversarial-distillation",
+        "cpr",
     ):
         assert names[available].status == "available"
     for planned in (
-        "cpr",
         "caslcnet",
         "dna",
     ):
