@@ -14,6 +14,7 @@ from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
 from ecgarena.store import export
+from ecgarena.store import pivot as store_pivot
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -291,13 +292,32 @@ def results(
     all_rows: Annotated[
         bool, typer.Option("--all", help="every stored row, not only the newest per cell")
     ] = False,
+    pivot: Annotated[
+        bool, typer.Option("--pivot", help="defenses × clean/attacked F1 and AUC, mean ± std")
+    ] = False,
+    attack: Annotated[str | None, typer.Option(help="only this attack")] = None,
+    dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
     home: Home = None,
 ) -> None:
-    """Stored results, newest per cell, as a table or an export."""
+    """Stored results, newest per cell, as a table or an export; --pivot aggregates seeds."""
     formats = ("table", "csv", "json", "md")
     if format not in formats:
         raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
-    rows = Session(get_host(), paths.home(home)).store.results(all_rows)
+    rows = [
+        r
+        for r in Session(get_host(), paths.home(home)).store.results(all_rows)
+        if (attack is None or r["spec"]["attack"] == attack)
+        and (dataset is None or r["spec"]["dataset"] == dataset)
+    ]
+    if pivot:
+        table = store_pivot(rows)
+        if not table:
+            raise UserError("no finished results to pivot (run a matrix first)")
+        if format == "json":
+            render.print_json(table)
+        else:
+            render.pivot_table(table, markdown=format == "md")
+        return
     if format == "table":
         render.results_table(rows, title=f"{len(rows)} stored results")
     else:

@@ -143,3 +143,38 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
                     style="red",
                 )
             )
+
+
+def pivot_table(rows: list[dict[str, Any]], markdown: bool = False) -> None:
+    """Defenses as rows, clean/attacked macro F1 and AUC (mean ± std over seeds) as columns."""
+    from ecgarena.store import PIVOT_COLUMNS
+
+    def cell(v: Any, digits: int = 3) -> str:
+        if isinstance(v, tuple):
+            mean, std = v
+            return "-" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    head = ("dataset/model", "defense", "attack", "ε", *PIVOT_COLUMNS)
+    body = [
+        (
+            f"{r['dataset']}/{r['model']}",
+            r["defense"],
+            r["attack"],
+            eps_text(r["eps_mv"]),
+            *(cell(r[c], 1 if c == "gap %" else 3) for c in PIVOT_COLUMNS),
+        )
+        for r in rows
+    ]
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for b in body:
+            print("| " + " | ".join(b) + " |")
+        return
+    table = Table(title="clean vs attacked, mean ± std over seeds")
+    for c in head:
+        table.add_column(c, justify="right" if c in PIVOT_COLUMNS else "left")
+    for b in body:
+        table.add_row(*b)
+    show(table)

@@ -163,3 +163,52 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v).replace("|", "\\|")
+
+
+PIVOT_COLUMNS = ("clean F1", "attacked F1", "gap %", "clean AUC", "attacked AUC", "seeds")
+
+
+def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (dataset, model, defense, attack, ε) with mean ± std over seeds of clean and
+    attacked macro F1 and macro AUC, and the F1 gap in % of clean (the CPR seed's Table 1)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in results:
+        if r["status"] != "done":
+            continue
+        s = r["spec"]
+        key = (s["dataset"], s["model"], s["defense"], s["attack"], json.dumps(s["eps"]))
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (dataset, model, defense, attack, eps), cells in groups.items():
+        clean_f1 = _values(cells, "clean", "macro_f1")
+        adv_f1 = _values(cells, "adversarial", "macro_f1")
+        gaps = [100 * (c - a) / c if c else float("nan") for c, a in zip(clean_f1, adv_f1)]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "defense": defense,
+                "attack": attack,
+                "eps_mv": json.loads(eps),
+                "clean F1": _mean_std(clean_f1),
+                "attacked F1": _mean_std(adv_f1),
+                "gap %": _mean_std(gaps),
+                "clean AUC": _mean_std(_values(cells, "clean", "macro_auc")),
+                "attacked AUC": _mean_std(_values(cells, "adversarial", "macro_auc")),
+                "seeds": sorted(c["spec"]["seed"] for c in cells),
+            }
+        )
+    return rows
+
+
+def _values(cells: list[dict[str, Any]], part: str, metric: str) -> list[float]:
+    return [c[part].get(metric, float("nan")) for c in cells]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    finite = [v for v in values if v == v]
+    if not finite:
+        return (float("nan"), float("nan"))
+    return (statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0)

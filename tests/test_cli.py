@@ -194,3 +194,48 @@ def test_data_info_synthetic_and_real(tmp_path):
     assert ptb["records"] == 500 and ptb["class_counts"]["NORM"] == 297
     table = invoke("data", "info", "mitdb", "--data-dir", real_data("mitdb"), "--home", tmp_path)
     assert table.exit_code == 0 and "N: 2237" in table.output and "S: 33" in table.output
+
+
+def test_results_pivot_over_seeds(tmp_path):
+    result = invoke(
+        "matrix",
+        "--attacks",
+        "fgsm",
+        "--seeds",
+        "0,1",
+        "--param",
+        "synthetic.n_records=300",
+        "--epochs",
+        "1",
+        "--home",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    out = invoke("results", "--pivot", "--attack", "fgsm", "--format", "json", "--home", tmp_path)
+    rows = json.loads(out.stdout)
+    assert len(rows) == 1 and rows[0]["seeds"] == [0, 1] and rows[0]["defense"] == "none"
+    md = invoke("results", "--pivot", "--format", "md", "--home", tmp_path)
+    assert "| clean F1 |" in md.output and "±" in md.output
+    empty = invoke("results", "--pivot", "--attack", "nothing", "--home", tmp_path)
+    assert empty.exit_code == 2 and "no finished results" in empty.output
+
+
+def test_cpr_table1_recipe_is_a_valid_matrix_of_registered_plugins():
+    import tomllib
+
+    from ecgarena.host import get_host
+    from ecgarena.specs import MatrixSpec
+
+    from .conftest import ROOT
+
+    spec = MatrixSpec.model_validate(tomllib.loads((ROOT / "recipes/cpr_table1.toml").read_text()))
+    host = get_host()
+    for kind, names in (
+        ("defenses", spec.defenses),
+        ("attacks", spec.attacks),
+        ("models", spec.models),
+        ("datasets", spec.datasets),
+    ):
+        for name in names:
+            host.get(kind, name)
+    assert spec.seeds == [0, 1, 2] and "cpr" in spec.defenses

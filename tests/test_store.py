@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import pytest
 from ecgarena.specs import RunSpec
 from ecgarena.store import Store, export
 
@@ -59,3 +60,35 @@ def test_exports(tmp_path):
     assert json.loads(export(rows, "json"))[0]["spec"]["eps"] == 0.02
     md = export(rows, "md").splitlines()
     assert md[0].startswith("| dataset") and len(md) == 4
+
+
+def test_pivot_aggregates_seeds_mean_and_std():
+    from ecgarena.store import pivot
+
+    def cell(defense, seed, clean_f1, adv_f1):
+        return {
+            "status": "done",
+            "spec": {
+                "dataset": "d",
+                "model": "m",
+                "defense": defense,
+                "attack": "sap",
+                "eps": 0.05,
+                "seed": seed,
+            },
+            "clean": {"macro_f1": clean_f1, "macro_auc": 0.8},
+            "adversarial": {"macro_f1": adv_f1, "macro_auc": 0.4},
+        }
+
+    rows = pivot(
+        [
+            cell("none", 0, 0.8, 0.4),
+            cell("none", 1, 0.6, 0.3),
+            cell("cpr", 0, 0.5, 0.5),
+            {"status": "failed", "spec": {}},
+        ]
+    )
+    by = {r["defense"]: r for r in rows}
+    assert by["none"]["clean F1"] == pytest.approx((0.7, 0.1414213), rel=1e-5)
+    assert by["none"]["gap %"][0] == pytest.approx(50.0)
+    assert by["cpr"]["attacked AUC"] == (0.4, 0.0) and by["cpr"]["seeds"] == [0]
