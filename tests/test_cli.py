@@ -178,7 +178,8 @@ def test_plugins_and_list():
     assert by["basic-attacks"]["registers"] == {"attacks": ["noise", "fgsm", "pgd"]}
     assert by["basic-attacks"]["registry"] == "known" and by["ecgarena"]["registry"] == "core"
     assert by["sap"]["registry"] == "known"
-    assert by["cpr"]["registry"] == "planned, not installed"
+    assert by["cpr"]["registry"] == "known"
+    assert by["caslcnet"]["registry"] == "planned, not installed"
     table = invoke("plugins")
     assert table.exit_code == 0 and "basic-defenses" in table.output
     attacks = ok_json("list", "attacks")
