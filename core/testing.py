@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from .audit import AuditReport, audit, modes
-from .protocols import AttackContext, Classifier, DatasetInfo
-from .specs import ThreatModel
+from .protocols import AttackContext, Classifier, DatasetInfo, FitContext, Split
+from .specs import ThreatModel, TrainSpec
 
 
 def budgets(n_leads: int, max_mv: float = 1.0) -> st.SearchStrategy[float | list[float]]:
@@ -52,6 +52,33 @@ class TinyNet(nn.Module):
 def tiny_classifier(leads: int = 2, n_classes: int = 3, seed: int = 0) -> Classifier:
     torch.manual_seed(seed)
     return Classifier(TinyNet(leads, n_classes)).eval()
+
+
+def toy_fit_context(
+    n: int = 48,
+    time: int = 32,
+    build_net=None,
+    epochs: int = 2,
+    batch_size: int = 16,
+    cache_dir=None,
+    seed: int = 0,
+) -> FitContext:
+    """A 2-lead, 2-class FitContext (class = sign of lead I's mean) for quick defense tests;
+    the default net is a linear layer over the flattened record."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.3, (n, 2, time)).astype(np.float32)
+    y = (x[:, 0].mean(axis=1) > 0).astype(np.int64)
+    info = DatasetInfo("toy", "multiclass", ("a", "b"), ("I", "II"), 100.0, time)
+    return FitContext(
+        info,
+        Split(x, y, []),
+        Split(x, y, []),
+        build_net or (lambda: nn.Sequential(nn.Flatten(), nn.Linear(2 * time, 2))),
+        TrainSpec(epochs=epochs, batch_size=batch_size),
+        torch.device("cpu"),
+        seed,
+        cache_dir=cache_dir,
+    )
 
 
 def check_attack(

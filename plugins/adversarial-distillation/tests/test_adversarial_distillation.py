@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, FitContext, Split
-from ecgarena.specs import TrainSpec
+from ecgarena.testing import toy_fit_context
 from ecgarena_adversarial_distillation import distillation_loss, soft_labels
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 
 @settings(max_examples=100, deadline=None)
@@ -42,19 +39,7 @@ def test_higher_temperature_gives_softer_targets():
 
 def test_defense_trains_teacher_and_student():
     defense = Host().create("defenses", "adversarial-distillation", {"temperature": 5, "steps": 2})
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 0.3, (48, 2, 32)).astype(np.float32)
-    y = (x[:, 0].mean(axis=1) > 0).astype(np.int64)
-    info = DatasetInfo("toy", "multiclass", ("a", "b"), ("I", "II"), 100.0, 32)
-    ctx = FitContext(
-        info,
-        Split(x, y, []),
-        Split(x, y, []),
-        lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 2)),
-        TrainSpec(epochs=2, batch_size=16),
-        torch.device("cpu"),
-        0,
-    )
+    ctx = toy_fit_context()
     clf = defense.build(ctx)
     summary = defense.train(clf, ctx)
     assert summary["teacher"]["epochs_run"] >= 1 and summary["epochs_run"] >= 1

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, FitContext, Split
-from ecgarena.specs import TrainSpec
+from ecgarena.testing import toy_fit_context
 from ecgarena_cpr import masked_reconstruction, orthogonality
 from ecgarena_cpr.masks import masks_for, physiological_mask, r_peaks
 from ecgarena_cpr.model import CPRNet
@@ -97,19 +96,8 @@ def test_loss_terms():
 @pytest.mark.parametrize("variant", ["full", "no-consistency", "naive", "resnet-mask"])
 def test_every_variant_trains(variant, tmp_path):
     defense = Host().create("defenses", "cpr", {"variant": variant, "latent": 8, "width": 4})
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 0.2, (24, 2, 128)).astype(np.float32)
-    y = (x[:, 0].mean(axis=1) > 0).astype(np.int64)
-    info = DatasetInfo("toy", "multiclass", ("a", "b"), ("I", "II"), 100.0, 128)
-    ctx = FitContext(
-        info,
-        Split(x, y, []),
-        Split(x, y, []),
-        lambda: None,
-        TrainSpec(epochs=1, batch_size=8),
-        torch.device("cpu"),
-        0,
-        cache_dir=tmp_path,
+    ctx = toy_fit_context(
+        n=24, time=128, build_net=lambda: None, epochs=1, batch_size=8, cache_dir=tmp_path
     )
     clf = defense.build(ctx)
     summary = defense.train(clf, ctx)

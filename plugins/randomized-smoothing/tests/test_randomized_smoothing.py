@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, FitContext, Split
-from ecgarena.specs import TrainSpec
+from ecgarena.testing import toy_fit_context
 from ecgarena_randomized_smoothing import ABSTAIN, SmoothedClassifier
 from ecgarena_randomized_smoothing.smoothing import lower_confidence_bound, radius
 from hypothesis import given, settings
@@ -124,19 +123,7 @@ def test_multilabel_certify_is_per_label_with_bonferroni():
 
 def test_defense_trains_with_noise_and_reports_honest_metadata():
     defense = Host().create("defenses", "randomized-smoothing", {"sigma_mv": 0.05, "samples": 2})
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 0.3, (40, 2, 32)).astype(np.float32)
-    y = (x.mean(axis=(1, 2)) > 0).astype(np.int64)
-    info = DatasetInfo("toy", "multiclass", ("a", "b"), ("I", "II"), 100.0, 32)
-    ctx = FitContext(
-        info,
-        Split(x, y, []),
-        Split(x, y, []),
-        lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 2)),
-        TrainSpec(epochs=2, batch_size=16),
-        torch.device("cpu"),
-        0,
-    )
+    ctx = toy_fit_context(n=40)
     clf = defense.build(ctx)
     summary = defense.train(clf, ctx)
     assert summary["epochs_run"] >= 1
