@@ -361,7 +361,7 @@ class Session:
                 f"randomized defense attacked by {attack.name!r} without EOT: robustness overstated"
             )
         if clf.info.gradient == "bpda":
-            out.append("non-differentiable step attacked through BPDA (identity backward)")
+            out.append("a preprocessing step is attacked through BPDA (identity backward)")
         return out
 
     def run_and_store(
