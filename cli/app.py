@@ -13,7 +13,7 @@ from ecgarena.host import KINDS, get_host, options_of
 from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
-from ecgarena.store import export
+from ecgarena.store import export, select
 from ecgarena.store import pivot as store_pivot
 from rich.text import Text
 from typer.core import TyperGroup
@@ -303,12 +303,8 @@ def results(
     formats = ("table", "csv", "json", "md")
     if format not in formats:
         raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
-    rows = [
-        r
-        for r in Session(get_host(), paths.home(home)).store.results(all_rows)
-        if (attack is None or r["spec"]["attack"] == attack)
-        and (dataset is None or r["spec"]["dataset"] == dataset)
-    ]
+    stored = Session(get_host(), paths.home(home)).store.results(all_rows)
+    rows = select(stored, attack=attack, dataset=dataset)
     if pivot:
         table = store_pivot(rows)
         if not table:
@@ -345,17 +341,11 @@ def plot(
     if kind not in plots.KINDS:
         raise UserError(f"unknown plot {kind!r} (valid: {', '.join(plots.KINDS)})")
     wanted = {"dataset": dataset, "model": model, "defense": defense, "seed": seed}
-    attacks = comma_list(attack)
-    rows = [
-        r
-        for r in Session(get_host(), paths.home(home)).store.results()
-        if r["status"] == "done"
-        and all(v is None or r["spec"][k] == v for k, v in wanted.items())
-        and (attacks is None or r["spec"]["attack"] in attacks)
-        and (source_model is None or r["spec"].get("source_model") == source_model)
-    ]
+    wanted |= {"attack": comma_list(attack), "source_model": source_model}
+    stored = Session(get_host(), paths.home(home)).store.results()
+    rows = select([r for r in stored if r["status"] == "done"], **wanted)
     if not rows:
-        shown = {k: v for k, v in {**wanted, "attack": attack}.items() if v is not None}
+        shown = {k: v for k, v in wanted.items() if v is not None}
         raise UserError(f"no stored result matches {shown or 'anything'}; run a cell first")
     target = out or Path(f"ecgarena-{kind}.png")
     if kind == "sweep":

@@ -43,6 +43,14 @@ def digest(obj: Any, n: int = 24) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file atomically (temporary file, then rename): never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+    os.replace(tmp, path)
+
+
 def plugin_versions(host: Host, pieces: list[tuple[str, str]]) -> dict[str, str | None]:
     """Core, torch and the versions of the plugins providing `(kind, name)` pieces."""
     out = {"ecgarena": host.plugins["ecgarena"].version, "torch": torch.__version__}
@@ -120,14 +128,10 @@ class Session:
             summary = {**json.loads(summary_path.read_text()), "cached": True}
         else:
             summary = {**defense.train(clf, ctx), "cached": False}
-            weights.parent.mkdir(parents=True, exist_ok=True)
-            tmp = weights.with_suffix(".tmp")
-            state = {k: v.detach().cpu().contiguous() for k, v in clf.state_dict().items()}
-            save_file(
-                state, str(tmp), metadata={"key": key, "spec": json.dumps(parts, default=str)}
-            )
+            summary_path.parent.mkdir(parents=True, exist_ok=True)
             summary_path.write_text(json.dumps(summary, default=str))
-            os.replace(tmp, weights)
+            metadata = {"key": key, "spec": json.dumps(parts, default=str)}
+            save_tensors(weights, clf.state_dict(), metadata)
         clf.to(device).eval()
         summary["weights"] = str(weights)
         summary["key"] = key
@@ -300,11 +304,8 @@ class Session:
             reused = True
         else:
             delta, report = self.call_attack(attack, threat, clf, x_np, y_np, ctx)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
             v = torch.from_numpy(np.array(delta[:1]))
-            save_file({"delta": v}, str(tmp), metadata={"spec": json.dumps(meta, default=str)})
-            os.replace(tmp, path)
+            save_tensors(path, {"delta": v}, {"spec": json.dumps(meta, default=str)})
             reused = False
         stored = {"file": str(path), "reused": reused, **meta}
         return np.ascontiguousarray(delta, np.float32), report, stored
@@ -313,7 +314,6 @@ class Session:
         """Keep a few attacked records (clean x and δ, mV) for plots; returns the file path."""
         n = min(ARTIFACT_RECORDS, len(x_np))
         path = self.home / "artifacts" / f"{spec.key()}.safetensors"
-        path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {
             "x": torch.from_numpy(np.array(x_np[:n])),
             "delta": torch.from_numpy(np.array(delta[:n])),
@@ -323,9 +323,7 @@ class Session:
             "leads": json.dumps(list(info.leads)),
             "fs": str(info.fs),
         }
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        save_tensors(path, tensors, meta)
         return str(path)
 
     def certification(self, clf, x_np, y_np, task, device, batch: int = 16) -> dict[str, Any]:

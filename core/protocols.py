@@ -158,6 +158,16 @@ class AttackContext:
     val: Split | None = None
     cache_dir: Path | None = None
 
+    def fitting(
+        self, split: SplitName, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[Split, Split | None]:
+        """The records a universal attack fits on (`split`: train or val) and the other split
+        held out; without splits, the attacked records themselves and nothing held out."""
+        fit, held = (self.train, self.val) if split == "train" else (self.val, self.train)
+        if fit is None or len(fit) == 0:
+            return Split(x.cpu().numpy(), y.cpu().numpy(), []), None
+        return fit, held
+
     def seed(self, override: int | None = None) -> int:
         """A seed for numpy-side randomness (shuffling): `override`, else drawn from the
         run's generator so it follows the run seed."""

@@ -93,6 +93,17 @@ class Store:
             return [json.loads(r["result"]) for r in db.execute(q)]
 
 
+def select(results: list[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
+    """Results whose spec matches every given field: a value, or a list of allowed values
+    (None: any)."""
+
+    def matches(spec: dict[str, Any], field: str, wanted: Any) -> bool:
+        got = spec.get(field)
+        return wanted is None or (got in wanted if isinstance(wanted, list) else got == wanted)
+
+    return [r for r in results if all(matches(r["spec"], f, w) for f, w in where.items())]
+
+
 COLUMNS = (
     "dataset",
     "model",

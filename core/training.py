@@ -41,11 +41,17 @@ def predict_logits(
     x: np.ndarray | torch.Tensor,
     device: torch.device,
     batch_size: int = 256,
+    delta: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Logits of the classifier in eval mode, batched; the model's modes are restored."""
+    """Logits of the classifier on x (+ δ, e.g. a universal perturbation) in eval mode,
+    batched; the model's modes are restored."""
+    shift = 0.0 if delta is None else delta.to(device)
     with eval_mode(classifier):
         out = [
-            classifier(to_tensor(x[i : i + batch_size], device).float()).float().cpu().numpy()
+            classifier(to_tensor(x[i : i + batch_size], device).float() + shift)
+            .float()
+            .cpu()
+            .numpy()
             for i in range(0, len(x), batch_size)
         ]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

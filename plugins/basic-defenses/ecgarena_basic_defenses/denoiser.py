@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from ecgarena.constraints import bpda_identity
 from ecgarena.progress import progress
+from ecgarena.training import to_tensor
 from torch import nn
 
 
@@ -63,7 +64,7 @@ def train_denoiser(
             order, total = rng.permutation(len(x)), 0.0
             for i in range(0, len(x), batch_size):
                 idx = np.sort(order[i : i + batch_size])
-                clean = torch.from_numpy(np.array(x[idx], np.float32)).to(device)
+                clean = to_tensor(x[idx], device).float()
                 noisy = clean + torch.randn(clean.shape, generator=gen, device=device) * noise_mv
                 loss = F.mse_loss(dae.reconstruct(noisy), clean)
                 opt.zero_grad(set_to_none=True)

@@ -12,10 +12,10 @@ from ecgarena.metrics import flips
 from ecgarena.progress import progress
 from ecgarena.protocols import AttackContext, Classifier, Split
 from ecgarena.specs import ThreatModel
-from ecgarena.training import predict_logits
+from ecgarena.training import predict_logits, to_tensor
 from pydantic import Field, PrivateAttr
 
-from .universal import BandOptions, logits_with, universal_grad
+from .universal import BandOptions, universal_grad
 
 
 class SCARAttack(BandOptions, PrecordialProfile):
@@ -58,9 +58,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
         threat: ThreatModel,
         ctx: AttackContext,
     ) -> torch.Tensor:
-        fit, held = (ctx.train, ctx.val) if self.fit_split == "train" else (ctx.val, ctx.train)
-        if fit is None or len(fit) == 0:
-            fit, held = Split(x.cpu().numpy(), y.cpu().numpy(), []), None
+        fit, held = ctx.fitting(self.fit_split, x, y)
         return self.fit(classifier, fit, held, threat, ctx)
 
     def fit(
@@ -85,11 +83,12 @@ class SCARAttack(BandOptions, PrecordialProfile):
                 order = rng.permutation(len(data))
                 for i in range(0, len(order), self.batch_size):
                     idx = np.sort(order[i : i + self.batch_size])
-                    xb = torch.from_numpy(np.array(data.x[idx], np.float32)).to(device)
-                    yb = torch.from_numpy(np.array(data.y[idx])).to(device)
+                    xb = to_tensor(data.x[idx], device).float()
+                    yb = to_tensor(data.y[idx], device)
                     grad = universal_grad(clf, xb, yb, v, info.task)
                     v = self.update(v, grad, threat, info.fs, kernel)
-                rate = float(flips(clean, logits_with(clf, check.x, v, device), info.task).mean())
+                adv = predict_logits(clf, check.x, device, delta=v)
+                rate = float(flips(clean, adv, info.task).mean())
                 history.append(round(rate, 4))
                 if rate >= best_rate:
                     best, best_rate = v, rate

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numpy as np
 import torch
 from ecgarena.constraints import project, rescale_into
 from ecgarena.filters import gaussian_kernel, lowpass, samples, smooth
@@ -72,16 +71,3 @@ def universal_grad(
     with eval_mode(clf):
         _, grad = loss_and_grad(clf, x, v.expand_as(x), y, task)
     return grad.sum(0, keepdim=True)
-
-
-@torch.no_grad()
-def logits_with(
-    clf: Classifier, x: np.ndarray, v: torch.Tensor, device: torch.device, batch: int = 256
-) -> np.ndarray:
-    """Logits of `x + v` in eval mode, batched (the split may be a memory map)."""
-    out = []
-    with eval_mode(clf):
-        for i in range(0, len(x), batch):
-            xb = torch.from_numpy(np.array(x[i : i + batch], np.float32)).to(device)
-            out.append(clf(xb + v).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -14,6 +14,7 @@ from ecgarena.gradients import eval_mode
 from ecgarena.progress import progress
 from ecgarena.protocols import AttackContext, Classifier, Split
 from ecgarena.specs import ThreatModel
+from ecgarena.training import to_tensor
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from .deepfool import decision, deepfool, same
@@ -66,9 +67,7 @@ class UniversalDeepFool(PrecordialProfile):
         threat: ThreatModel,
         ctx: AttackContext,
     ) -> torch.Tensor:
-        fit = ctx.train if self.fit_split == "train" else ctx.val
-        if fit is None or len(fit) == 0:
-            fit = Split(x.cpu().numpy(), y.cpu().numpy(), [])
+        fit, _ = ctx.fitting(self.fit_split, x, y)
         return self.fit(classifier, fit, threat, ctx)
 
     def fit(
@@ -80,7 +79,7 @@ class UniversalDeepFool(PrecordialProfile):
         rng = np.random.default_rng(ctx.seed(self.seed))
         n = min(len(data), self.max_records or len(data))
         chosen = np.sort(rng.choice(len(data), n, replace=False))
-        xs = torch.from_numpy(np.array(data.x[chosen], np.float32)).to(device)
+        xs = to_tensor(data.x[chosen], device).float()
         v = torch.zeros((1, *xs.shape[1:]), device=device)
         history: list[float] = []
         best, best_rate = v, 0.0  # LTS4 returns the last v; we keep the pass with most flips
