@@ -1,0 +1,285 @@
+"""PhysioNet/CinC Challenge 2017: single-lead AliveCor ECG at 300 Hz, classes N, A, O, ~.
+
+Source layout: `RECORDS` (record names), `REFERENCE.csv` (`name,label`), and per record a
+WFDB header `NAME.hea` plus `NAME.mat` holding `val` (int16, 1 × n). The headers write the
+base date before the base time (`A00001 1 300 9000 2014-05-08 05:05:15`), which
+`wfdb.rdrecord` rejects, so the header is parsed here and the `.mat` read with scipy.
+Physical value = (val − baseline) / gain; with the usual `1000/mV` gain the integers are µV
+and the loader returns mV.
+
+Fixed length (as Han et al.'s ADV_ECG `create_data` with `preprocess='zero'`, `padding='two'`,
+reused by DNA_ECG): records longer than `length_s` keep their first `length_s·300` samples;
+shorter ones are zero-padded on both sides, ⌊r/2⌋ zeros before and ⌈r/2⌉ after (r = missing
+samples). `pad="end"` puts all zeros after the signal instead. Default 60 s = 18 000 samples.
+
+Split: the public folder may be the 300-record validation set only, so records are split
+per class with a seeded shuffle (default 70/10/20 train/val/test), never by the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import scipy.io
+from pydantic import Field, model_validator
+
+from ..errors import DataError
+from ..progress import progress
+from ..protocols import DatasetInfo, Split
+from .base import CachedDataset
+from .cache import fingerprint
+
+CLASSES = ("N", "A", "O", "~")
+FS = 300
+SPLIT_NAMES = ("train", "val", "test")
+_GAIN = re.compile(r"^([0-9.eE+-]+)(?:\(([-+]?\d+)\))?(?:/(\S+))?$")
+_UNITS = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3}
+
+
+def fit_length(x: np.ndarray, n: int, pad: Literal["both", "end"] = "both") -> np.ndarray:
+    """A new `(..., n)` array: the first `n` samples of `x`, or `x` zero-padded to `n`.
+
+    `pad="both"`: ⌊r/2⌋ zeros before and r − ⌊r/2⌋ after (r = n − length), as ADV_ECG/DNA_ECG;
+    `pad="end"`: all r zeros after. `x` itself is never modified.
+    """
+    length = x.shape[-1]
+    if length >= n:
+        return np.array(x[..., :n], copy=True)
+    r = n - length
+    before = r // 2 if pad == "both" else 0
+    out = np.zeros((*x.shape[:-1], n), dtype=x.dtype)
+    out[..., before : before + length] = x
+    return out
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, float, float], seed: int
+) -> dict[str, np.ndarray]:
+    """Sorted indices per split: each class shuffled (seeded) and cut by `fractions`.
+
+    Per class, val gets round(f_val·n) and test round(f_test·n) records, train the rest. When
+    there are at least 3 records and a split with a non-zero fraction came out empty, one record
+    moves into it from the largest split (its most frequent class), so small folders still
+    give non-empty splits.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
+    for c in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n_val = round(fractions[1] * len(idx))
+        n_test = min(round(fractions[2] * len(idx)), len(idx) - n_val)
+        parts["test"] += idx[:n_test].tolist()
+        parts["val"] += idx[n_test : n_test + n_val].tolist()
+        parts["train"] += idx[n_test + n_val :].tolist()
+    if len(labels) >= 3:
+        for s, fraction in zip(SPLIT_NAMES, fractions):
+            if fraction > 0 and not parts[s]:
+                donor = max(SPLIT_NAMES, key=lambda d: len(parts[d]))
+                common = Counter(labels[parts[donor]].tolist()).most_common(1)[0][0]
+                move = next(i for i in parts[donor] if labels[i] == common)
+                parts[donor].remove(move)
+                parts[s].append(move)
+    return {s: np.array(sorted(v), dtype=np.int64) for s, v in parts.items()}
+
+
+def split_fractions(train: float, val: float, test: float) -> tuple[float, float, float]:
+    total = train + val + test
+    if min(train, val, test) < 0 or abs(total - 1) > 1e-6:
+        raise ValueError(f"split fractions must be ≥ 0 and sum to 1, got {train}/{val}/{test}")
+    return train, val, test
+
+
+def parse_header(path: Path, record: str) -> dict[str, Any]:
+    """The fields of a single-signal WFDB header needed to scale its `.mat` to mV.
+
+    Tolerates any base time/date (the CinC 2017 headers have them in the wrong order).
+    """
+    try:
+        lines = [
+            ln.strip()
+            for ln in path.read_text(errors="strict").splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"header {path}: cannot be read ({type(e).__name__}: {e})") from None
+    if len(lines) < 2:
+        raise DataError(f"header {path}: needs a record line and a signal line, got {len(lines)}")
+    rec = lines[0].split()
+    sig = lines[1].split()
+    try:
+        if rec[0].split("/")[0] != record:
+            raise DataError(f"header {path}: record name {rec[0]!r}, expected {record!r}")
+        n_sig, fs, n_samples = int(rec[1]), float(rec[2].split("/")[0]), int(rec[3])
+    except (IndexError, ValueError):
+        raise DataError(
+            f"header {path}: bad record line {lines[0]!r} (valid: NAME NSIG FS NSAMP ...)"
+        ) from None
+    if n_sig != 1:
+        raise DataError(f"header {path}: {n_sig} signals, expected 1 (single-lead AliveCor)")
+    if fs != FS:
+        raise DataError(f"header {path}: sampling rate {fs:g} Hz, expected {FS} Hz")
+    if len(sig) < 3 or sig[0] != f"{record}.mat" or not sig[1].startswith("16"):
+        raise DataError(
+            f"header {path}: bad signal line {lines[1]!r} (valid: {record}.mat 16+24 1000/mV ...)"
+        )
+    m = _GAIN.match(sig[2])
+    adc_zero = sig[4] if len(sig) > 4 else "0"
+    units = (m.group(3) if m and m.group(3) else "mV").lower()
+    try:
+        gain = float(m.group(1)) if m else float("nan")
+        baseline = int(m.group(2)) if m and m.group(2) is not None else int(adc_zero)
+    except ValueError:
+        gain, baseline = float("nan"), 0
+    if not (np.isfinite(gain) and gain > 0) or units not in _UNITS:
+        raise DataError(
+            f"header {path}: bad gain field {sig[2]!r} (valid: a positive gain with optional "
+            "(baseline) and units mV or uV, e.g. 1000/mV)"
+        )
+    return {
+        "n_samples": n_samples,
+        "gain": gain,
+        "baseline": baseline,
+        "to_mv": _UNITS[units] / gain,
+        "units": units,
+    }
+
+
+def read_mat_record(root: Path, record: str) -> np.ndarray:
+    """One record as float32 `(1, n)` in mV, checked against its header."""
+    head = parse_header(root / f"{record}.hea", record)
+    path = root / f"{record}.mat"
+    try:
+        val = scipy.io.loadmat(str(path))["val"]
+    except KeyError:
+        raise DataError(f"record {path}: no variable 'val' (valid: WFDB .mat with val)") from None
+    except Exception as e:  # scipy raises many types for truncated/corrupt files
+        raise DataError(f"record {path}: cannot be read ({type(e).__name__}: {e})") from None
+    val = np.asarray(val)
+    if val.ndim != 2 or val.shape[0] != 1 or not np.issubdtype(val.dtype, np.number):
+        raise DataError(f"record {path}: 'val' has shape {val.shape}, expected 1 × n numbers")
+    if val.shape[1] != head["n_samples"]:
+        raise DataError(
+            f"record {path}: header says {head['n_samples']} samples, the .mat holds "
+            f"{val.shape[1]} (truncated or wrong file?)"
+        )
+    if not np.isfinite(val).all():
+        raise DataError(f"record {path}: contains NaN/inf samples (corrupt data)")
+    return ((val.astype(np.float64) - head["baseline"]) * head["to_mv"]).astype(np.float32)
+
+
+def read_reference(path: Path, classes: tuple[str, ...]) -> dict[str, str]:
+    """`REFERENCE.csv` rows `name,label` as a dict, labels checked against `classes`."""
+    out: dict[str, str] = {}
+    with open(path, newline="") as f:
+        for line, row in enumerate(csv.reader(f), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2 or row[1].strip() not in classes:
+                raise DataError(
+                    f"{path} line {line}: label {row[1:2]!r} is unknown (valid: {', '.join(classes)})"
+                )
+            out[row[0].strip()] = row[1].strip()
+    return out
+
+
+class CinC2017Dataset(CachedDataset):
+    """CinC 2017 single-lead 300 Hz records, fixed length, multiclass N/A/O/~, in mV."""
+
+    name: ClassVar[str] = "cinc2017"
+    marker: ClassVar[str] = "REFERENCE.csv"
+    length_s: float = Field(60.0, gt=0, le=120, description="fixed record length (crop/pad)")
+    pad: Literal["both", "end"] = "both"
+    train: float = Field(0.7, ge=0, le=1)
+    val: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.2, ge=0, le=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> CinC2017Dataset:
+        split_fractions(self.train, self.val, self.test)
+        return self
+
+    @property
+    def n_samples(self) -> int:
+        return round(self.length_s * FS)
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DatasetInfo(self.name, "multiclass", CLASSES, ("ECG",), float(FS), self.n_samples)
+
+    def records(self) -> list[str]:
+        """Record names from `RECORDS` (else the rows of `REFERENCE.csv`)."""
+        root = self.folder()
+        if (root / "RECORDS").exists():
+            return [r.strip() for r in (root / "RECORDS").read_text().split() if r.strip()]
+        return list(read_reference(root / "REFERENCE.csv", CLASSES))
+
+    def cache_parts(self) -> dict[str, Any]:
+        root = self.folder()
+        names = self.records()
+        files = [root / "REFERENCE.csv"] + [
+            root / f"{r}{e}" for r in names for e in (".hea", ".mat")
+        ]
+        if (root / "RECORDS").exists():
+            files.append(root / "RECORDS")
+        missing = [f for f in files if not f.exists()]
+        if missing:
+            raise DataError(
+                f"CinC 2017 file {missing[0]} is missing ({len(missing)} files missing)"
+            )
+        return {**super().cache_parts(), "sources": fingerprint(root, files)}
+
+    def build(self) -> tuple[dict[str, Split], dict[str, Any]]:
+        root = self.folder()
+        names = self.records()
+        labels = read_reference(root / "REFERENCE.csv", CLASSES)
+        unlabelled = [r for r in names if r not in labels]
+        if unlabelled:
+            raise DataError(
+                f"{root / 'REFERENCE.csv'}: record {unlabelled[0]} has no label "
+                f"({len(unlabelled)} records of RECORDS missing)"
+            )
+        xs, lengths = [], []
+        with progress() as bar:
+            task = bar.add_task("decode CinC 2017", total=len(names), info="")
+            for r in names:
+                sig = read_mat_record(root, r)
+                lengths.append(sig.shape[1])
+                xs.append(fit_length(sig, self.n_samples, self.pad))
+                bar.advance(task)
+        x = np.stack(xs)
+        y = np.array([CLASSES.index(labels[r]) for r in names], np.int64)
+        ids = np.array(names)
+        idx = stratified_split(y, (self.train, self.val, self.test), self.seed)
+        splits = {s: Split(x[i], y[i], ids[i].tolist()) for s, i in idx.items()}
+        lengths_s = np.array(lengths) / FS
+        describe = {
+            "records": len(names),
+            "class_counts": {c: int(v) for c, v in zip(CLASSES, np.bincount(y, minlength=4))},
+            "units": "mV (val − baseline) / gain from each .hea",
+            "record_length_s": {
+                "min": round(float(lengths_s.min()), 2),
+                "median": round(float(np.median(lengths_s)), 2),
+                "max": round(float(lengths_s.max()), 2),
+            },
+            "length_rule": (
+                f"{self.n_samples} samples ({self.length_s:g} s): longer records keep the first "
+                f"{self.n_samples}, shorter are zero-padded "
+                + ("on both sides (floor(r/2) before)" if self.pad == "both" else "at the end")
+            ),
+            "records_cropped": int(sum(n > self.n_samples for n in lengths)),
+            "records_padded": int(sum(n < self.n_samples for n in lengths)),
+            "split_rule": f"stratified per class {self.train:g}/{self.val:g}/{self.test:g}, seed {self.seed}",
+            "split_sizes": {s: len(i) for s, i in idx.items()},
+            "split_class_counts": {
+                s: {c: int(v) for c, v in zip(CLASSES, np.bincount(y[i], minlength=4))}
+                for s, i in idx.items()
+            },
+        }
+        return splits, describe
