@@ -61,6 +61,11 @@ SourceModel = Annotated[
 SourceDefense = Annotated[
     str | None, typer.Option(help="transfer: the source model's defense (default: --defense)")
 ]
+EvalDataset = Annotated[
+    str | None,
+    typer.Option(help="zero-shot: train on --dataset, evaluate on all records of this dataset"),
+]
+EvalDataDir = Annotated[Path | None, typer.Option(help="folder of --eval-dataset")]
 
 
 def _train(config: dict[str, Any], epochs: int | None) -> dict[str, Any]:
@@ -93,6 +98,9 @@ def run(
     attack_opt: Opts = None,
     source_model: SourceModel = None,
     source_defense: SourceDefense = None,
+    eval_dataset: EvalDataset = None,
+    eval_data_dir: EvalDataDir = None,
+    eval_dataset_opt: Opts = None,
     force: Annotated[bool, typer.Option(help="re-run even if this cell is stored")] = False,
     home: Home = None,
     json_out: Json = False,
@@ -116,6 +124,9 @@ def run(
             "attack_params": key_values(attack_opt, "--attack-opt"),
             "source_model": source_model,
             "source_defense": source_defense,
+            "eval_dataset": eval_dataset,
+            "eval_data_dir": eval_data_dir,
+            "eval_dataset_params": key_values(eval_dataset_opt, "--eval-dataset-opt"),
         }
     )
     spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
@@ -141,6 +152,8 @@ def matrix(
     max_records: MaxRecords = None,
     source_model: SourceModel = None,
     source_defense: SourceDefense = None,
+    eval_dataset: EvalDataset = None,
+    eval_data_dir: EvalDataDir = None,
     param: Annotated[
         list[str] | None, typer.Option(help="PLUGIN.KEY=VALUE option, repeatable")
     ] = None,
@@ -163,6 +176,8 @@ def matrix(
             "max_attack_records": max_records,
             "source_model": source_model,
             "source_defense": source_defense,
+            "eval_dataset": eval_dataset,
+            "eval_data_dir": eval_data_dir,
         }
     )
     params = base.get("params", {})
@@ -183,6 +198,7 @@ def matrix(
         ("attacks", spec.attacks),
         ("models", [spec.source_model] if spec.source_model else []),
         ("defenses", [spec.source_defense] if spec.source_defense else []),
+        ("datasets", [spec.eval_dataset] if spec.eval_dataset else []),
     ):
         for name in names:
             host.get(kind, name)  # unknown names fail before any training

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecgarena.store import summary_row
+from ecgarena.store import dataset_label, summary_row
 from ecgarena.units import format_mv
 from rich.console import Console
 from rich.table import Table
@@ -37,7 +37,7 @@ def run_result(result: dict[str, Any]) -> None:
     """A clean-vs-adversarial table, then audit, warnings and timings of one cell."""
     spec = result["spec"]
     title = (
-        f"{spec['dataset']} · {spec['model']} · defense {spec['defense']} · attack {spec['attack']}"
+        f"{dataset_label(spec)} · {spec['model']} · defense {spec['defense']} · attack {spec['attack']}"
         f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.get('device', '?')}"
     )
     if result.get("source"):

@@ -21,7 +21,7 @@ from .audit import AuditReport, audit, modes
 from .errors import UserError
 from .gradients import eval_mode
 from .host import Host
-from .protocols import AttackContext, Classifier, FitContext
+from .protocols import AttackContext, Classifier, FitContext, Split
 from .specs import RunSpec, ThreatModel
 from .store import Store
 from .training import predict_logits, task_loss, to_tensor
@@ -65,6 +65,8 @@ def versions(host: Host, spec: RunSpec) -> dict[str, str | None]:
     src = spec.source()
     pieces = [("datasets", spec.dataset), ("models", spec.model), ("defenses", spec.defense)]
     pieces += [("attacks", spec.attack), ("models", src.model), ("defenses", src.defense)]
+    if spec.eval_dataset:
+        pieces.append(("datasets", spec.eval_dataset))
     return plugin_versions(host, pieces)
 
 
@@ -78,16 +80,37 @@ class Session:
         self._classifiers: dict[str, tuple[Classifier, dict]] = {}
 
     def dataset(self, spec: RunSpec) -> Any:
-        """The dataset plugin instance for a spec (one per distinct options)."""
-        options = {
-            **spec.dataset_params,
-            "data_dir": spec.data_dir,
-            "cache_dir": self.home / "cache",
-        }
-        key = json.dumps([spec.dataset, options], sort_keys=True, default=str)
+        """The dataset plugin instance a spec trains on (one per distinct options)."""
+        return self._dataset(spec.dataset, spec.dataset_params, spec.data_dir)
+
+    def _dataset(self, name: str, params: dict[str, Any], data_dir: Path | None) -> Any:
+        options = {**params, "data_dir": data_dir, "cache_dir": self.home / "cache"}
+        key = json.dumps([name, options], sort_keys=True, default=str)
         if key not in self._datasets:
-            self._datasets[key] = self.host.create("datasets", spec.dataset, options)
+            self._datasets[key] = self.host.create("datasets", name, options)
         return self._datasets[key]
+
+    def evaluation(self, spec: RunSpec) -> tuple[Any, Split]:
+        """The info and records a cell is evaluated on: the test split, or (zero-shot) every
+        record of `eval_dataset`, which must match the training data's classes and shape."""
+        data = self.dataset(spec)
+        if spec.eval_dataset is None:
+            return data.info, data.load("test")
+        target = self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
+        have, want = target.info, data.info
+        for field in ("task", "classes", "leads", "fs", "n_samples"):
+            if getattr(have, field) != getattr(want, field):
+                raise UserError(
+                    f"eval dataset {spec.eval_dataset!r} has {field} {getattr(have, field)!r}, "
+                    f"but {spec.dataset!r} (trained on) has {getattr(want, field)!r}: "
+                    "pick matching dataset options (e.g. the same rate)"
+                )
+        parts = [target.load(s) for s in ("train", "val", "test")]
+        return have, Split(
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            [i for p in parts for i in p.ids],
+        )
 
     def classifier(self, spec: RunSpec, device: torch.device) -> tuple[Classifier, dict]:
         """Build the defended classifier; reuse cached safetensors weights keyed by everything
@@ -164,9 +187,8 @@ class Session:
         device = resolve_device(spec.device)
         attack = self.host.create("attacks", spec.attack, spec.attack_params)
         data = self.dataset(spec)
-        info = data.info
+        info, test = self.evaluation(spec)
         threat = self.threat(attack, spec, info)
-        test = data.load("test")
         timings["data_s"] = time.perf_counter() - t0
 
         t = time.perf_counter()

@@ -99,6 +99,11 @@ class RunSpec(BaseModel):
     )
     source_model_params: dict[str, Any] = Field(default_factory=dict)
     source_defense_params: dict[str, Any] = Field(default_factory=dict)
+    eval_dataset: str | None = Field(
+        None, description="zero-shot: train on `dataset`, evaluate on every record of this one"
+    )
+    eval_data_dir: Path | None = None
+    eval_dataset_params: dict[str, Any] = Field(default_factory=dict)
     train: TrainSpec = Field(default_factory=TrainSpec)
     max_attack_records: int | None = Field(None, ge=1, description="cap on attacked test records")
 
@@ -135,7 +140,9 @@ class RunSpec(BaseModel):
 
     def key(self) -> str:
         """Stable identity of the cell: every field that changes its numbers (not where data lives)."""
-        payload = self.model_dump(mode="json", exclude={"data_dir"})
+        payload = self.model_dump(mode="json", exclude={"data_dir", "eval_data_dir"})
+        if self.eval_dataset is None:  # keys of cells stored before zero-shot existed stay valid
+            del payload["eval_dataset"], payload["eval_dataset_params"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -154,6 +161,10 @@ class MatrixSpec(BaseModel):
         None, description="transfer: craft every attack on this model, evaluate on `models`"
     )
     source_defense: str | None = None
+    eval_dataset: str | None = Field(
+        None, description="zero-shot: evaluate every cell on all records of this dataset"
+    )
+    eval_data_dir: Path | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     data_dir: Path | None = None
     params: dict[str, dict[str, Any]] = Field(
@@ -187,6 +198,9 @@ class MatrixSpec(BaseModel):
                 source_defense=self.source_defense,
                 source_model_params=self.params.get(self.source_model or "", {}),
                 source_defense_params=self.params.get(self.source_defense or "", {}),
+                eval_dataset=self.eval_dataset,
+                eval_data_dir=self.eval_data_dir,
+                eval_dataset_params=self.params.get(self.eval_dataset or "", {}),
                 train=self.train,
                 max_attack_records=self.max_attack_records,
             )
@@ -203,14 +217,14 @@ def describe_validation_error(what: str, error: ValidationError) -> str:
     """One readable line: which field is wrong, what it got, and what is valid."""
     parts = []
     for err in error.errors():
-        field = ".".join(str(p) for p in err["loc"]) or what
+        field = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown option"
         got = err.get("input")
         hidden = isinstance(got, dict) or err["type"] == "missing" or repr(got) in msg
         shown = "" if hidden else f" (got {got!r})"
-        parts.append(f"{field}: {msg}{shown}")
+        parts.append(f"{field}: {msg}{shown}" if field else f"{msg}{shown}")
     return f"invalid {what}: " + "; ".join(parts)
 
 

@@ -124,6 +124,16 @@ COLUMNS = (
 )
 
 
+def dataset_label(spec: dict[str, Any]) -> str:
+    """The dataset a cell ran on: `ptbxl`, or `ptbxl→cinc2021 {options}` when zero-shot."""
+    target = spec.get("eval_dataset")
+    if not target:
+        return spec["dataset"]
+    options = spec.get("eval_dataset_params") or {}
+    shown = " " + json.dumps(options, sort_keys=True) if options else ""
+    return f"{spec['dataset']}→{target}{shown}"
+
+
 def summary_row(result: dict[str, Any]) -> dict[str, Any]:
     """The flat view of a result used by tables and exports."""
     spec = result["spec"]
@@ -131,7 +141,7 @@ def summary_row(result: dict[str, Any]) -> dict[str, Any]:
     metric = "macro_auc" if "macro_auc" in clean else "accuracy"
     audit = result.get("audit")
     return {
-        "dataset": spec["dataset"],
+        "dataset": dataset_label(spec),
         "model": spec["model"],
         "source": "/".join(filter(None, (spec.get("source_model"), spec.get("source_defense"))))
         or None,
@@ -187,7 +197,7 @@ def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["status"] != "done":
             continue
         s = r["spec"]
-        key = (s["dataset"], s["model"], s["defense"], s["attack"], json.dumps(s["eps"]))
+        key = (dataset_label(s), s["model"], s["defense"], s["attack"], json.dumps(s["eps"]))
         groups.setdefault(key, []).append(r)
     rows = []
     for (dataset, model, defense, attack, eps), cells in groups.items():
