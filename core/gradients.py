@@ -119,3 +119,39 @@ def pgd(
             better = loss > best_loss
             best[better], best_loss[better] = delta[better], loss[better]
     return best
+
+
+def mi_fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    threat: ThreatModel,
+    task: str,
+    *,
+    steps: int = 10,
+    decay: float = 1.0,
+    target: int | None = None,
+) -> torch.Tensor:
+    """Momentum iterative FGSM (Dong et al. 2018): g ← μ·g + ∇/mean|∇| per record, then an
+    α = ε/steps step along g's ascent direction, projected; no random start. Returns δ."""
+    scale = step_scale(threat, x)
+    delta, g = torch.zeros_like(x), torch.zeros_like(x)
+    with eval_mode(model):
+        for _ in range(steps):
+            _, grad = loss_and_grad(model, x, delta, y, task, target)
+            g = decay * g + grad / grad.abs().mean(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+            delta = project(delta + scale / steps * ascent_direction(g, threat), threat)
+    return delta
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Per record, how far the prediction is from being wrong (< 0: misclassified).
+
+    Multiclass: Z_y − max_{j≠y} Z_j (Carlini–Wagner's f). Multilabel: the smallest signed
+    logit (+z for a present label, −z for an absent one), i.e. the label nearest to a flip.
+    """
+    if task == "multilabel":
+        return ((2 * y.float() - 1) * logits).amin(dim=1)
+    true = logits.gather(1, y.long().view(-1, 1)).squeeze(1)
+    other = logits.masked_fill(F.one_hot(y.long(), logits.shape[1]).bool(), -torch.inf)
+    return true - other.amax(dim=1)

@@ -175,11 +175,12 @@ def test_run_from_toml_config(tmp_path, cli_home):
 def test_plugins_and_list():
     rows = ok_json("plugins")
     by = {r["name"]: r for r in rows}
-    assert by["basic-attacks"]["registers"] == {"attacks": ["noise", "fgsm", "pgd"]}
+    assert by["basic-attacks"]["registers"] == {
+        "attacks": ["noise", "fgsm", "pgd", "mi-fgsm", "cw-l2"]
+    }
     assert by["basic-attacks"]["registry"] == "known" and by["ecgarena"]["registry"] == "core"
     assert by["sap"]["registry"] == "known"
     assert by["cpr"]["registry"] == "known"
-    assert by["caslcnet"]["registry"] == "planned, not installed"
     table = invoke("plugins")
     assert table.exit_code == 0 and "basic-defenses" in table.output
     attacks = ok_json("list", "attacks")

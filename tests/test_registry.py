@@ -22,12 +22,10 @@ def test_registry_validates_and_lists_planned_paper_plugins():
         "randomized-smoothing",
         "adversarial-distillation",
         "cpr",
-    ):
-        assert names[available].status == "available"
-    for planned in (
-        "caslcnet",
         "dna",
     ):
+        assert names[available].status == "available"
+    for planned in ("caslcnet",):
         assert names[planned].status == "planned"
     assert REGISTRY == ROOT / "registry.toml"
 
@@ -53,3 +51,18 @@ def test_malformed_registry_is_one_line_error(tmp_path):
     bad.write_text("[[plugin]\n")
     with pytest.raises(UserError, match="registry.toml"):
         load_registry(bad)
+
+
+def test_status_lists_registry_entries_that_are_not_installed(tmp_path):
+    from ecgarena.host import Host
+    from ecgarena.registry import plugin_status
+
+    path = tmp_path / "registry.toml"
+    path.write_text(
+        '[[plugin]]\nname = "future"\ndistribution = "ecgarena-future"\nkinds = ["attacks"]\n'
+        'provides = ["future-attack"]\npaper = "a paper"\nstatus = "planned"\n'
+    )
+    rows = {r["name"]: r for r in plugin_status(Host(builtins=True), path)}
+    assert rows["future"]["registry"] == "planned, not installed"
+    assert rows["future"]["registers"] == {"attacks": ["future-attack"]}
+    assert rows["ecgarena"]["registry"] == "core"

@@ -1,4 +1,5 @@
-"""Baseline attacks: random noise within the budget, FGSM and PGD (ℓ∞ / ℓ2, per-lead budgets)."""
+"""Baseline attacks: random noise within the budget, FGSM, PGD and MI-FGSM (ℓ∞ / ℓ2, per-lead
+budgets), and Carlini–Wagner ℓ2."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import ClassVar, Literal
 import ecgarena
 import torch
 from ecgarena.constraints import lead_budget, random_in_ball
-from ecgarena.gradients import fgsm, pgd
+from ecgarena.gradients import fgsm, mi_fgsm, pgd
 from pydantic import BaseModel, ConfigDict, Field
+
+from .cw import CWL2Attack
 
 
 class _PerSample(BaseModel):
@@ -77,8 +80,30 @@ class PGDAttack(FGSMAttack):
         )
 
 
+class MIFGSMAttack(FGSMAttack):
+    """Momentum iterative FGSM (Dong et al. 2018): α = ε/steps, decay μ, no random start."""
+
+    name: ClassVar[str] = "mi-fgsm"
+    steps: int = Field(10, ge=1, le=10_000)
+    decay: float = Field(1.0, ge=0, le=10, description="momentum μ")
+
+    def run(self, classifier, x, y, threat, ctx: ecgarena.AttackContext) -> torch.Tensor:
+        return mi_fgsm(
+            classifier,
+            x,
+            y,
+            threat,
+            ctx.info.task,
+            steps=self.steps,
+            decay=self.decay,
+            target=self.target,
+        )
+
+
 @ecgarena.hookimpl
 def ecgarena_register_attacks(register: Callable[[type], None]) -> None:
     register(NoiseAttack)
     register(FGSMAttack)
     register(PGDAttack)
+    register(MIFGSMAttack)
+    register(CWL2Attack)

@@ -1,12 +1,13 @@
-"""noise, fgsm and pgd against the core's audit, with hypothesis over budgets and inputs."""
+"""noise, fgsm, pgd, mi-fgsm and cw-l2 against the core's audit, with hypothesis over budgets
+and inputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from ecgarena.gradients import per_sample_loss
+from ecgarena.gradients import margin, per_sample_loss
 from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, DatasetInfo
+from ecgarena.protocols import AttackContext, Classifier, DatasetInfo
 from ecgarena.testing import budgets, check_attack, signals, tiny_classifier
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,9 @@ CONFIGS = [
     ("pgd", {"steps": 3, "norm": "l2"}),
     ("pgd", {"steps": 2, "restarts": 2}),
     ("pgd", {"steps": 2, "target": 1}),
+    ("mi-fgsm", {"steps": 3}),
+    ("mi-fgsm", {"steps": 2, "norm": "l2"}),
+    ("cw-l2", {"steps": 3, "search_steps": 2}),
 ]
 
 
@@ -100,3 +104,69 @@ def test_attacks_leave_train_mode_as_found(seed):
     x = torch.randn(2, 2, 40)
     attack.run(clf, x, torch.zeros(2, dtype=torch.long), attack.threat_model(0.1), _ctx())
     assert all(m.training for m in clf.modules())
+
+
+def test_mi_fgsm_with_one_step_and_no_momentum_is_fgsm():
+    clf, x, y = tiny_classifier(seed=4), torch.randn(6, 2, 40), torch.randint(0, 3, (6,))
+    mi, fgsm = HOST.create("attacks", "mi-fgsm", {"steps": 1}), HOST.create("attacks", "fgsm")
+    threat = mi.threat_model([0.05, 0.1])
+    assert torch.allclose(mi.run(clf, x, y, threat, _ctx()), fgsm.run(clf, x, y, threat, _ctx()))
+
+
+def test_mi_fgsm_is_deterministic_and_raises_the_loss():
+    clf, x, y = tiny_classifier(seed=5), torch.randn(16, 2, 40), torch.randint(0, 3, (16,))
+    attack = HOST.create("attacks", "mi-fgsm", {"steps": 5, "decay": 1.0})
+    threat = attack.threat_model(0.3)
+    d1, d2 = attack.run(clf, x, y, threat, _ctx()), attack.run(clf, x, y, threat, _ctx())
+    assert torch.equal(d1, d2) and d1.abs().max() <= 0.3 + 1e-6
+    with torch.no_grad():
+        assert (
+            per_sample_loss(clf(x + d1), y, "multiclass").mean()
+            > per_sample_loss(clf(x), y, "multiclass").mean()
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(["multiclass", "multilabel"]))
+def test_margin_is_negative_exactly_when_the_prediction_is_wrong(seed, task):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(8, 4, generator=g)
+    if task == "multiclass":
+        y = torch.randint(0, 4, (8,), generator=g)
+        wrong = logits.argmax(1) != y
+    else:
+        y = torch.randint(0, 2, (8, 4), generator=g).float()
+        wrong = ((logits > 0).float() != y).any(1)
+    assert torch.equal(margin(logits, y, task) < 0, wrong)
+
+
+def linear_classifier(seed: int = 0) -> Classifier:
+    """A random linear classifier: its margins move fast enough for C&W's few steps."""
+    torch.manual_seed(seed)
+    return Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(80, 3))).eval()
+
+
+def test_cw_l2_finds_small_adversarials_within_budget():
+    clf, x = linear_classifier(), torch.randn(12, 2, 40)
+    with torch.no_grad():
+        y = clf(x).argmax(1)  # every record starts correctly classified
+    attack = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
+    threat = attack.threat_model(5.0)
+    delta = attack.run(clf, x, y, threat, _ctx())
+    assert (delta.flatten(1).norm(dim=1) <= 5.0 + 1e-5).all()
+    with torch.no_grad():
+        fooled = clf(x + delta).argmax(1) != y
+    assert fooled.float().mean() >= 0.9
+    report = attack.report
+    assert report["records"] == 12 and report["found_adversarial"] >= 11
+    # the minimal δ is far smaller than the budget: C&W minimises the norm, PGD does not
+    assert report["median_min_l2_mv"] < 0.5 * 5.0
+
+
+def test_cw_l2_unfooled_records_stay_within_a_tiny_budget():
+    clf, x = tiny_classifier(seed=6), torch.randn(6, 2, 40)
+    with torch.no_grad():
+        y = clf(x).argmax(1)
+    attack = HOST.create("attacks", "cw-l2", {"steps": 5, "search_steps": 1})
+    delta = attack.run(clf, x, y, attack.threat_model(1e-3), _ctx())
+    assert (delta.flatten(1).norm(dim=1) <= 1e-3 + 1e-6).all()
