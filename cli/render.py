@@ -85,9 +85,21 @@ def run_result(result: dict[str, Any]) -> None:
             if r in ("0.05", "0.1", "0.2", "0.5")
         )
         show(
-            f"certified (ℓ2, {cert['n']} records, {cert['forward_passes_per_record']} passes each):"
+            f"certified ({'ℓ∞' if cert.get('norm') == 'linf' else 'ℓ2'}, {cert['n']} records, {cert['forward_passes_per_record']} passes each):"
             f" accuracy {cert['accuracy']:.3f}, abstain {cert['abstain_rate']:.1%},"
             f" median radius {cert['median_radius_mv']:.3f} mV; certified accuracy at {curve}"
+        )
+    ens = result.get("ensemble")
+    if ens:
+        accs = ens["member_accuracy"]
+        k = ens["at_least_k_correct"]["adversarial"]
+        show(
+            f"ensemble of {ens['members']}: member accuracy clean "
+            + " / ".join(f"{a:.2f}" for a in accs["clean"])
+            + ", attacked "
+            + " / ".join(f"{a:.2f}" for a in accs["adversarial"])
+            + "; attacked P(≥k correct) "
+            + ", ".join(f"k={n}: {v:.2f}" for n, v in k.items())
         )
     for w in result.get("warnings", []):
         show(f"[yellow]warning:[/yellow] {w}")
@@ -145,9 +157,13 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
             )
 
 
-def pivot_table(rows: list[dict[str, Any]], markdown: bool = False) -> None:
-    """Defenses as rows, clean/attacked macro F1 and AUC (mean ± std over seeds) as columns."""
-    from ecgarena.store import PIVOT_COLUMNS
+def pivot_table(
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    title: str = "clean vs attacked, mean ± std over seeds",
+    markdown: bool = False,
+) -> None:
+    """Defenses as rows, aggregated metrics (mean ± std over seeds) as `columns`."""
 
     def cell(v: Any, digits: int = 3) -> str:
         if isinstance(v, tuple):
@@ -155,14 +171,14 @@ def pivot_table(rows: list[dict[str, Any]], markdown: bool = False) -> None:
             return "-" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
         return ",".join(map(str, v)) if isinstance(v, list) else str(v)
 
-    head = ("dataset/model", "defense", "attack", "ε", *PIVOT_COLUMNS)
+    head = ("dataset/model", "defense", "attack", "ε", *columns)
     body = [
         (
             f"{r['dataset']}/{r['model']}",
             r["defense"],
             r["attack"],
-            eps_text(r["eps_mv"]),
-            *(cell(r[c], 1 if c == "gap %" else 3) for c in PIVOT_COLUMNS),
+            eps_text(r["eps_mv"]) if r["eps_mv"] is not None else "grid",
+            *(cell(r[c], 1 if c == "gap %" else 3) for c in columns),
         )
         for r in rows
     ]
@@ -172,9 +188,9 @@ def pivot_table(rows: list[dict[str, Any]], markdown: bool = False) -> None:
         for b in body:
             print("| " + " | ".join(b) + " |")
         return
-    table = Table(title="clean vs attacked, mean ± std over seeds")
+    table = Table(title=title)
     for c in head:
-        table.add_column(c, justify="right" if c in PIVOT_COLUMNS else "left")
+        table.add_column(c, justify="right" if c in columns else "left")
     for b in body:
         table.add_row(*b)
     show(table)

@@ -23,11 +23,13 @@ from .gradients import eval_mode
 from .host import Host
 from .protocols import AttackContext, Classifier, FitContext, Split
 from .specs import RunSpec, ThreatModel
-from .store import Store
+from .store import Store, summary_row
 from .training import predict_logits, task_loss, to_tensor
 
 ATTACK_BATCH = 128
 DEFAULT_EPS_MV = 0.05  # the budget of attacks that declare no `default_eps_mv`
+CONSISTENCY_TOLERANCE = 0.02  # metric gap ignored when comparing stored cells
+ENSEMBLE_RECORDS = 128  # records each member-targeted attack is crafted on
 ARTIFACT_RECORDS = 4  # records kept per cell (clean x and δ) for `ecgarena plot overlay`
 
 
@@ -247,6 +249,14 @@ class Session:
             t = time.perf_counter()
             result["certification"] = self.certification(clf, x_np, y_np, info.task, device)
             result["timings"]["certify_s"] = time.perf_counter() - t
+        if getattr(attack, "report", None):  # before member-targeted calls add to it
+            result["attack_report"] = attack.report
+        if isinstance(getattr(clf, "members", None), torch.nn.ModuleList):
+            t = time.perf_counter()
+            result["ensemble"] = self.ensemble(
+                clf, attack, threat, x_np, x_adv, y_np, data, device, spec
+            )
+            result["timings"]["ensemble_s"] = time.perf_counter() - t
         if spec.transfer:
             result["source"] = {
                 "model": spec.source().model,
@@ -255,8 +265,6 @@ class Session:
             }
         if stored is not None:
             result["universal_perturbation"] = stored
-        if getattr(attack, "report", None):
-            result["attack_report"] = attack.report
         result["artifact"] = self.save_artifact(spec, x_np, delta, test.ids, idx, info)
         return result
 
@@ -274,15 +282,7 @@ class Session:
     ) -> tuple[np.ndarray, AuditReport, dict | None]:
         """Run the attack in batches, auditing every call; a universal attack runs once and its
         δ is stored (safetensors + spec) and reused for every target it is evaluated on."""
-        generator = torch.Generator(device=device).manual_seed(spec.seed)
-        ctx = AttackContext(
-            data.info,
-            device,
-            generator,
-            train=data.load("train"),
-            val=data.load("val"),
-            cache_dir=self.home / "cache",
-        )
+        ctx = self.attack_context(data, device, spec)
         if threat.universal:
             return self.craft_universal(attack, threat, clf, x_np, y_np, ctx, spec, weights_key)
         deltas, reports = [], []
@@ -293,6 +293,62 @@ class Session:
             deltas.append(delta)
             reports.append(report)
         return np.concatenate(deltas).astype(np.float32), AuditReport.merge(reports), None
+
+    def attack_context(self, data: Any, device: torch.device, spec: RunSpec) -> AttackContext:
+        """What an attack sees besides its records: the training data and a seeded generator."""
+        return AttackContext(
+            data.info,
+            device,
+            torch.Generator(device=device).manual_seed(spec.seed),
+            train=data.load("train"),
+            val=data.load("val"),
+            cache_dir=self.home / "cache",
+        )
+
+    def ensemble(self, clf, attack, threat, x_np, x_adv, y_np, data, device, spec) -> dict:
+        """An ensemble's own numbers: each member's accuracy clean and under the attack on the
+        whole ensemble, P(≥k of K members correct), and (per-record attacks) the attack crafted
+        on each member alone, evaluated on every member and on the ensemble."""
+        members, task = list(clf.members), data.info.task
+        n = min(ENSEMBLE_RECORDS, len(x_np))
+
+        def correct_by_member(x: np.ndarray) -> np.ndarray:
+            return np.stack(
+                [
+                    metrics.correct(predict_logits(m, x, device), y_np[: len(x)], task)
+                    for m in members
+                ]
+            )
+
+        clean, adv = correct_by_member(x_np), correct_by_member(x_adv)
+        out: dict[str, Any] = {
+            "members": len(members),
+            "member_accuracy": {
+                "clean": clean.mean(1).tolist(),
+                "adversarial": adv.mean(1).tolist(),
+            },
+            "at_least_k_correct": {
+                part: {k: metrics.at_least_k_correct(c, k) for k in range(1, len(members) + 1)}
+                for part, c in (("clean", clean), ("adversarial", adv))
+            },
+        }
+        if threat.universal:
+            out["member_transfer"] = "skipped: a universal attack is fitted once, on the ensemble"
+            return out
+        rows = []
+        for member in members:
+            ctx = self.attack_context(data, device, spec)
+            delta, _ = self.call_attack(attack, threat, member, x_np[:n], y_np[:n], ctx)
+            x_m = x_np[:n] + delta
+            ensemble_ok = metrics.correct(predict_logits(clf, x_m, device), y_np[:n], task)
+            rows.append([*correct_by_member(x_m).mean(1).tolist(), float(ensemble_ok.mean())])
+        out["member_transfer"] = {
+            "records": n,
+            "accuracy": rows,
+            "rows": "attack crafted on member i",
+            "columns": [f"member {j}" for j in range(len(members))] + ["ensemble"],
+        }
+        return out
 
     def call_attack(self, attack, threat, clf, x_np, y_np, ctx) -> tuple[np.ndarray, AuditReport]:
         """One audited attack call: snapshot input and modes, run, audit what came back."""
@@ -357,7 +413,11 @@ class Session:
                 preds.append(pred)
                 radii.append(radius)
         out = metrics.certified(np.concatenate(preds), np.concatenate(radii), y_np, task)
-        return {**out, "forward_passes_per_record": getattr(clf, "n0", 0) + getattr(clf, "n", 0)}
+        return {
+            **out,
+            "norm": getattr(clf, "certified_norm", "l2"),
+            "forward_passes_per_record": getattr(clf, "certify_passes", clf.info.forward_passes),
+        }
 
     def warnings(self, clf, attack, x_np, y_np, task, device) -> list[str]:
         """Honesty checks: vanishing/NaN gradients, randomized defenses attacked without EOT."""
@@ -404,6 +464,56 @@ class Session:
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8),
             }
+        if result["status"] == "done":
+            result["warnings"] += self.consistency(result)
         self.store.add(result)
         result["warnings"] = result.get("warnings", []) + self.host.notify_result(result)
         return result
+
+    def consistency(self, result: dict[str, Any]) -> list[str]:
+        """Compare with stored cells on the same classifier and records: a weaker attack (one a
+        stronger attack's class lists in `stronger_than`) or a smaller budget of the same attack
+        must not do more damage; when it does, the stronger run is failing (gradient masking,
+        too few steps) and its robust number is overstated."""
+        mine, spec = summary_row(result), result["spec"]
+        varying = {"attack", "attack_params", "eps", "device", "data_dir", "eval_data_dir"}
+        base = {k: v for k, v in spec.items() if k not in varying}
+
+        def stronger(a: str, b: str) -> bool:
+            entry = self.host.entries["attacks"].get(a)
+            return entry is not None and b in getattr(entry.cls, "stronger_than", ())
+
+        out = []
+        for other in self.store.results():
+            o = other["spec"]
+            if other["status"] != "done" or other["key"] == result["key"]:
+                continue
+            if {k: v for k, v in o.items() if k not in varying} != base:
+                continue
+            theirs = summary_row(other)
+            if mine["adversarial"] is None or theirs["adversarial"] is None:
+                continue
+            gap = mine["adversarial"] - theirs["adversarial"]  # > 0: the other did more damage
+            same_attack = (o["attack"], o["attack_params"]) == (
+                spec["attack"],
+                spec["attack_params"],
+            )
+            if abs(gap) <= CONSISTENCY_TOLERANCE:
+                continue
+            weaker, strong = (o, spec) if gap > 0 else (spec, o)
+            if o["eps"] == spec["eps"] and stronger(strong["attack"], weaker["attack"]):
+                out.append(
+                    f"{weaker['attack']!r} does more damage than the stronger {strong['attack']!r}"
+                    f" at the same budget ({mine['metric']} {min(mine['adversarial'], theirs['adversarial']):.3f}"
+                    f" vs {max(mine['adversarial'], theirs['adversarial']):.3f}): the stronger "
+                    "attack is failing (gradient masking or too few steps)"
+                )
+            elif same_attack and isinstance(o["eps"], float) and isinstance(spec["eps"], float):
+                small, large = sorted((o, spec), key=lambda sp: sp["eps"])
+                if (gap > 0) == (large is spec) and o["eps"] != spec["eps"]:
+                    out.append(
+                        f"{spec['attack']!r} at the larger budget {large['eps']} mV does less damage"
+                        f" than at {small['eps']} mV ({mine['metric']}): robustness is not"
+                        " monotone in ε, a sign of a failing attack"
+                    )
+        return out

@@ -63,6 +63,34 @@ def correct(logits: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
     return (pred == y).all(axis=1) if task == "multilabel" else pred == y
 
 
+def at_least_k_correct(correct: np.ndarray, k: int) -> float:
+    """(1/N) Σ_x 1[#{i : member i is right on x} ≥ k] for a (K members, N records) boolean
+    matrix; k=1 is the any-correct oracle, k=K all-correct."""
+    correct = np.asarray(correct, dtype=bool)
+    if correct.ndim != 2 or not 1 <= k <= correct.shape[0]:
+        raise ValueError(
+            f"need a (members, records) matrix and 1 <= k <= members; got shape "
+            f"{correct.shape} and k={k}"
+        )
+    return float((correct.sum(0) >= k).mean()) if correct.shape[1] else float("nan")
+
+
+def robust_score(eps: list[float], values: list[float]) -> float:
+    """M_robust = sqrt(M_clean · (1/ε_max)·∫ M dε) over an ε grid starting at 0 (METHODS.md
+    §10): the clean score discounted by the normalised area under the robustness curve."""
+    e, v = np.asarray(eps, np.float64), np.asarray(values, np.float64)
+    order = np.argsort(e)
+    e, v = e[order], v[order]
+    if len(e) < 2 or e[0] != 0 or e[-1] <= 0 or len(np.unique(e)) != len(e):
+        raise ValueError(
+            f"need distinct budgets starting at 0 and ending above 0, got {e.tolist()}"
+        )
+    if not ((v >= 0) & (v <= 1)).all():
+        raise ValueError(f"scores must lie in [0, 1], got {v.tolist()}")
+    area = float(np.sum((e[1:] - e[:-1]) * (v[1:] + v[:-1]) / 2)) / e[-1]
+    return float(np.sqrt(v[0] * area))
+
+
 def flips(clean_logits: np.ndarray, adv_logits: np.ndarray, task: str) -> np.ndarray:
     """Which records' predictions changed under attack."""
     a, b = predict(clean_logits, task), predict(adv_logits, task)

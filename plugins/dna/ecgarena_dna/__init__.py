@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from ecgarena.errors import UserError
 from ecgarena.gradients import eval_mode
+from ecgarena.metrics import at_least_k_correct
 from ecgarena.protocols import ClassifierInfo, FitContext
 from ecgarena.training import (
     fit_classifier,
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .decorrelation import decorrelation_loss
 from .ensemble import DNAEnsemble, Member, require_linear_head
-from .ensemble_metrics import at_least_k_correct, mutual_information
+from .ensemble_metrics import mutual_information
 from .fourier import band_masks
 
 __all__ = ["DNA", "DNAEnsemble", "Member", "at_least_k_correct", "mutual_information"]

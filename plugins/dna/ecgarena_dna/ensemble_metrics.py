@@ -1,21 +1,9 @@
-"""Ensemble diagnostics (METHODS.md §8): P(≥k of K members correct) and the members'
-disagreement as mutual information."""
+"""Ensemble diagnostics (METHODS.md §8): the members' disagreement as mutual information
+(P(≥k of K members correct) is the core's `ecgarena.metrics.at_least_k_correct`)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def at_least_k_correct(correct: np.ndarray, k: int) -> float:
-    """(1/N) Σ_x 1[#{i : member i is right on x} ≥ k] for a (K members, N records) boolean
-    matrix; k=1 is the any-correct oracle, k=K all-correct."""
-    correct = np.asarray(correct, dtype=bool)
-    if correct.ndim != 2 or not 1 <= k <= correct.shape[0]:
-        raise ValueError(
-            f"need a (members, records) matrix and 1 <= k <= members; got shape "
-            f"{correct.shape} and k={k}"
-        )
-    return float((correct.sum(0) >= k).mean()) if correct.shape[1] else float("nan")
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

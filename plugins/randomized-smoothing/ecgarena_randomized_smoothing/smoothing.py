@@ -64,6 +64,13 @@ class SmoothedClassifier(Classifier):
         self.n0, self.n, self.alpha = n0, n, alpha
         self._generators: dict[str, torch.Generator] = {}
 
+    certified_norm = "l2"
+
+    @property
+    def certify_passes(self) -> int:
+        """Forward passes `certify` spends per record: n0 to select, n to estimate."""
+        return self.n0 + self.n
+
     def generator(self, device: torch.device) -> torch.Generator:
         """One seeded noise generator per device (reproducible for a fixed seed and call order)."""
         key = str(device)
