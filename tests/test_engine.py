@@ -143,3 +143,19 @@ def test_real_ptbxl_cnn_learns_above_chance(host, shared_cache):
     assert result["clean"]["macro_auc"] > 0.7, result["clean"]
     assert result["adversarial"]["macro_auc"] < result["clean"]["macro_auc"]
     assert result["audit"]["passed"]
+
+
+def test_weaker_attack_or_smaller_budget_doing_more_damage_is_flagged(host, tmp_path):
+    session = Session(host, tmp_path)
+    crippled = {"steps": 1, "step_size": 0.01, "random_start": False}
+    pgd = session.run_and_store(RunSpec(attack="pgd", eps=0.02, attack_params=crippled, **SMALL))
+    fgsm = session.run_and_store(RunSpec(attack="fgsm", eps=0.02, **SMALL))
+    assert any("'fgsm' does more damage than the stronger 'pgd'" in w for w in fgsm["warnings"])
+    assert not any("does more damage" in w for w in pgd["warnings"])  # nothing stored before
+    # the same attack at a larger budget must not do less damage
+    larger = session.run_and_store(RunSpec(attack="fgsm", eps=0.001, **SMALL))
+    assert not any("not monotone" in w for w in larger["warnings"])
+    stored = {**fgsm, "key": "made-up", "spec": {**fgsm["spec"], "eps": 0.5}}
+    stored["adversarial"] = {**fgsm["adversarial"], "macro_auc": 0.999, "accuracy": 0.999}
+    session.store.add(stored)
+    assert any("not monotone in ε" in w for w in session.consistency(fgsm))

@@ -44,6 +44,7 @@ class FGSMAttack(_PerSample):
     """Fast gradient sign method (Goodfellow et al. 2015): one full-budget step."""
 
     name: ClassVar[str] = "fgsm"
+    stronger_than: ClassVar[tuple[str, ...]] = ("noise",)
     target: int | None = Field(None, ge=0, description="class index for a targeted attack")
 
     def threat_model(self, budget_mv: float | list[float]) -> ecgarena.ThreatModel:
@@ -59,6 +60,7 @@ class PGDAttack(FGSMAttack):
     """Projected gradient descent (Madry et al. 2018) with random start and restarts."""
 
     name: ClassVar[str] = "pgd"
+    stronger_than: ClassVar[tuple[str, ...]] = ("noise", "fgsm")
     steps: int = Field(10, ge=1, le=10_000)
     step_size: float = Field(0.25, gt=0, le=2, description="step as a fraction of ε")
     random_start: bool = True

@@ -26,6 +26,7 @@ class SAPAttack(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "sap"
+    stronger_than: ClassVar[tuple[str, ...]] = ("noise",)
 
     pgd_steps: int = Field(20, ge=0, le=10_000, description="PGD warm-start steps")
     steps: int = Field(40, ge=1, le=10_000, description="SAP steps on θ (2 × PGD steps)")
