@@ -13,8 +13,9 @@ from ecgarena.host import KINDS, get_host, options_of
 from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
-from ecgarena.store import export, select
+from ecgarena.store import PIVOT_COLUMNS, ROBUST_COLUMNS, export, select
 from ecgarena.store import pivot as store_pivot
+from ecgarena.store import robust as store_robust
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -154,6 +155,9 @@ def matrix(
     source_defense: SourceDefense = None,
     eval_dataset: EvalDataset = None,
     eval_data_dir: EvalDataDir = None,
+    data_dirs: Annotated[
+        list[str] | None, typer.Option(help="DATASET=PATH folder of one dataset, repeatable")
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="PLUGIN.KEY=VALUE option, repeatable")
     ] = None,
@@ -185,8 +189,11 @@ def matrix(
         plugin, dot, option = key.rpartition(".")
         if not dot or not plugin:
             raise UserError(f"--param {key!r} must be PLUGIN.KEY=VALUE (e.g. --param pgd.steps=20)")
-        params.setdefault(plugin, {})[option] = value
+        sets = params.setdefault(plugin, {})
+        for options in sets if isinstance(sets, list) else [sets]:  # every option set
+            options[option] = value
     flags["params"] = params
+    flags["data_dirs"] = {**base.get("data_dirs", {}), **key_values(data_dirs, "--data-dirs")}
     spec: MatrixSpec = validate(
         MatrixSpec, {**base, **flags, "train": _train(base, epochs)}, "matrix spec"
     )
@@ -199,6 +206,8 @@ def matrix(
         ("models", [spec.source_model] if spec.source_model else []),
         ("defenses", [spec.source_defense] if spec.source_defense else []),
         ("datasets", [spec.eval_dataset] if spec.eval_dataset else []),
+        ("models", [m for m, _ in spec.pairs or []]),
+        ("defenses", [f for _, f in spec.pairs or []]),
     ):
         for name in names:
             host.get(kind, name)  # unknown names fail before any training
@@ -311,24 +320,33 @@ def results(
     pivot: Annotated[
         bool, typer.Option("--pivot", help="defenses × clean/attacked F1 and AUC, mean ± std")
     ] = False,
+    robust: Annotated[
+        bool,
+        typer.Option("--robust", help="ACC_robust / F1_robust over each attack's ε grid"),
+    ] = False,
     attack: Annotated[str | None, typer.Option(help="only this attack")] = None,
     dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
     home: Home = None,
 ) -> None:
-    """Stored results, newest per cell, as a table or an export; --pivot aggregates seeds."""
+    """Stored results, newest per cell, as a table or an export; --pivot and --robust
+    aggregate seeds."""
     formats = ("table", "csv", "json", "md")
     if format not in formats:
         raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
     stored = Session(get_host(), paths.home(home)).store.results(all_rows)
     rows = select(stored, attack=attack, dataset=dataset)
-    if pivot:
-        table = store_pivot(rows)
+    if pivot or robust:
+        table = store_robust(rows) if robust else store_pivot(rows)
         if not table:
-            raise UserError("no finished results to pivot (run a matrix first)")
+            need = "a matrix over several budgets" if robust else "a matrix"
+            raise UserError(f"no finished results to aggregate (run {need} first)")
         if format == "json":
             render.print_json(table)
+        elif robust:
+            title = "ACC_robust = sqrt(clean · normalised area under the ε curve)"
+            render.pivot_table(table, ROBUST_COLUMNS, title, markdown=format == "md")
         else:
-            render.pivot_table(table, markdown=format == "md")
+            render.pivot_table(table, PIVOT_COLUMNS, markdown=format == "md")
         return
     if format == "table":
         render.results_table(rows, title=f"{len(rows)} stored results")

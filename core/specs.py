@@ -167,8 +167,15 @@ class MatrixSpec(BaseModel):
     eval_data_dir: Path | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     data_dir: Path | None = None
-    params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-plugin options, keyed by plugin name"
+    data_dirs: dict[str, Path] = Field(
+        default_factory=dict, description="folder per dataset name (else `data_dir`)"
+    )
+    pairs: list[tuple[str, str]] | None = Field(
+        None, description="(model, defense) pairs run instead of models × defenses"
+    )
+    params: dict[str, dict[str, Any] | list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="per-plugin options keyed by plugin name; a list of option sets runs each",
     )
     train: TrainSpec = Field(default_factory=TrainSpec)
     max_attack_records: int | None = Field(None, ge=1)
@@ -178,8 +185,16 @@ class MatrixSpec(BaseModel):
     def _check_eps(cls, value: Any) -> list[Budget | None]:
         return [_budget(v) for v in (value if isinstance(value, list) else [value])]
 
+    def options(self, name: str | None) -> list[dict[str, Any]]:
+        """The option sets of a plugin: one dict, or each of a list (a grid over variants)."""
+        given = self.params.get(name or "", {})
+        return given if isinstance(given, list) else [given]
+
     def cells(self) -> list[RunSpec]:
         """Expand into run specs, grouped so each defended model is trained once, in order."""
+        pairs = self.pairs or [(m, f) for m in self.models for f in self.defenses]
+        source = (self.options(self.source_model) if self.source_model else [{}])[0]
+        source_defense = (self.options(self.source_defense) if self.source_defense else [{}])[0]
         return [
             RunSpec(
                 dataset=d,
@@ -189,26 +204,29 @@ class MatrixSpec(BaseModel):
                 eps=e,
                 seed=s,
                 device=self.device,
-                data_dir=self.data_dir,
-                dataset_params=self.params.get(d, {}),
-                model_params=self.params.get(m, {}),
-                defense_params=self.params.get(f, {}),
-                attack_params=self.params.get(a, {}),
+                data_dir=self.data_dirs.get(d, self.data_dir),
+                dataset_params=dp,
+                model_params=mp,
+                defense_params=fp,
+                attack_params=ap,
                 source_model=self.source_model,
                 source_defense=self.source_defense,
-                source_model_params=self.params.get(self.source_model or "", {}),
-                source_defense_params=self.params.get(self.source_defense or "", {}),
+                source_model_params=source,
+                source_defense_params=source_defense,
                 eval_dataset=self.eval_dataset,
-                eval_data_dir=self.eval_data_dir,
-                eval_dataset_params=self.params.get(self.eval_dataset or "", {}),
+                eval_data_dir=self.data_dirs.get(self.eval_dataset or "", self.eval_data_dir),
+                eval_dataset_params=self.options(self.eval_dataset)[0],
                 train=self.train,
                 max_attack_records=self.max_attack_records,
             )
             for d in self.datasets
-            for m in self.models
-            for f in self.defenses
+            for dp in self.options(d)
+            for m, f in pairs
+            for mp in self.options(m)
+            for fp in self.options(f)
             for s in self.seeds
             for a in self.attacks
+            for ap in self.options(a)
             for e in self.eps
         ]
 

@@ -9,9 +9,12 @@ import csv
 import io
 import json
 import sqlite3
+import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from .metrics import robust_score
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
@@ -125,13 +128,16 @@ COLUMNS = (
 
 
 def dataset_label(spec: dict[str, Any]) -> str:
-    """The dataset a cell ran on: `ptbxl`, or `ptbxl→cinc2021 {options}` when zero-shot."""
+    """The dataset a cell ran on: `ptbxl`, or `ptbxl→cinc2021(rate=100)` when zero-shot."""
     target = spec.get("eval_dataset")
     if not target:
         return spec["dataset"]
     options = spec.get("eval_dataset_params") or {}
-    shown = " " + json.dumps(options, sort_keys=True) if options else ""
-    return f"{spec['dataset']}→{target}{shown}"
+    shown = ", ".join(
+        f"{k}={'+'.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in sorted(options.items())
+    )
+    return f"{spec['dataset']}→{target}" + (f"({shown})" if shown else "")
 
 
 def summary_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +192,22 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
+def variant_labels(results: list[dict[str, Any]], kind: str) -> dict[str, str]:
+    """Per result key, `kind`'s name, with its options shown when the results hold several
+    option sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
+    sets: dict[str, set[str]] = {}
+    for r in results:
+        s = r["spec"]
+        sets.setdefault(s[kind], set()).add(json.dumps(s[f"{kind}_params"], sort_keys=True))
+    labels = {}
+    for r in results:
+        s = r["spec"]
+        name, options = s[kind], s[f"{kind}_params"]
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        labels[r["key"]] = f"{name}({shown})" if len(sets[name]) > 1 and shown else name
+    return labels
+
+
 PIVOT_COLUMNS = ("clean F1", "attacked F1", "gap %", "clean AUC", "attacked AUC", "seeds")
 
 
@@ -193,11 +215,17 @@ def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (dataset, model, defense, attack, ε) with mean ± std over seeds of clean and
     attacked macro F1 and macro AUC, and the F1 gap in % of clean (the CPR seed's Table 1)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
-    for r in results:
-        if r["status"] != "done":
-            continue
+    done = [r for r in results if r["status"] == "done"]
+    defense_of, attack_of = variant_labels(done, "defense"), variant_labels(done, "attack")
+    for r in done:
         s = r["spec"]
-        key = (dataset_label(s), s["model"], s["defense"], s["attack"], json.dumps(s["eps"]))
+        key = (
+            dataset_label(s),
+            s["model"],
+            defense_of[r["key"]],
+            attack_of[r["key"]],
+            json.dumps(s["eps"]),
+        )
         groups.setdefault(key, []).append(r)
     rows = []
     for (dataset, model, defense, attack, eps), cells in groups.items():
@@ -222,13 +250,60 @@ def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+ROBUST_COLUMNS = ("ε grid (mV)", "clean ACC", "ACC_robust", "clean F1", "F1_robust", "seeds")
+
+
+def robust(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ACC_robust and F1_robust (METHODS.md §10) per (dataset, model, defense, attack), mean ±
+    std over seeds: each seed's curve is its clean score at ε = 0, then the attacked score at
+    every stored scalar budget of that attack (same options)."""
+    curves: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
+    done = [r for r in results if r["status"] == "done" and isinstance(r["spec"]["eps"], float)]
+    defense_of, attack_of = variant_labels(done, "defense"), variant_labels(done, "attack")
+    for r in done:
+        s = r["spec"]
+        key = (dataset_label(s), s["model"], defense_of[r["key"]], attack_of[r["key"]])
+        curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
+    rows = []
+    for (dataset, model, defense, attack), by_seed in curves.items():
+        scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
+        grid: list[float] = []
+        for cells in by_seed.values():
+            cells = sorted(
+                (c for c in cells if c["spec"]["eps"] > 0), key=lambda c: c["spec"]["eps"]
+            )
+            if not cells:
+                continue
+            grid = [0.0] + [c["spec"]["eps"] for c in cells]
+            for metric, got in scores.items():
+                clean = statistics.fmean(c["clean"][metric] for c in cells)
+                got.append(robust_score(grid, [clean] + [c["adversarial"][metric] for c in cells]))
+        if not scores["accuracy"]:
+            continue
+        clean_cells = [c for cells in by_seed.values() for c in cells]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "defense": defense,
+                "attack": attack,
+                "eps_mv": None,
+                "ε grid (mV)": grid,
+                "clean ACC": _mean_std(_values(clean_cells, "clean", "accuracy")),
+                "ACC_robust": _mean_std(scores["accuracy"]),
+                "clean F1": _mean_std(_values(clean_cells, "clean", "macro_f1")),
+                "F1_robust": _mean_std(scores["macro_f1"]),
+                "seeds": sorted(by_seed),
+            }
+        )
+    return rows
+
+
 def _values(cells: list[dict[str, Any]], part: str, metric: str) -> list[float]:
     return [c[part].get(metric, float("nan")) for c in cells]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    import statistics
-
     finite = [v for v in values if v == v]
     if not finite:
         return (float("nan"), float("nan"))
