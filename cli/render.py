@@ -82,7 +82,7 @@ def run_result(result: dict[str, Any]) -> None:
         curve = ", ".join(
             f"{r} mV {a:.2f}"
             for r, a in cert["certified_accuracy"].items()
-            if r in ("0.05", "0.1", "0.2", "0.5")
+            if r in ("0.01", "0.05", "0.1", "0.2", "0.5")
         )
         show(
             f"certified ({'ℓ∞' if cert.get('norm') == 'linf' else 'ℓ2'}, {cert['n']} records, {cert['forward_passes_per_record']} passes each):"

@@ -180,8 +180,9 @@ CERTIFY_RADII_MV = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def certified(pred: np.ndarray, radii: np.ndarray, y: np.ndarray, task: str) -> dict:
-    """Certified accuracy at ℓ2 radii (mV): share of records predicted right (not abstaining)
-    with a certified radius ≥ r; also the abstain rate and the median radius of those right."""
+    """Certified accuracy at radii (mV, in the classifier's certified norm): share of records
+    predicted right (not abstaining) with a certified radius ≥ r; also the abstain rate and the
+    median radius of those right."""
     abstain = (pred < 0).any(axis=1) if task == "multilabel" else pred < 0
     right = ((pred == y).all(axis=1) if task == "multilabel" else pred == y) & ~abstain
     return {

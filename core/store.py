@@ -192,19 +192,18 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-def variant_labels(results: list[dict[str, Any]], kind: str) -> dict[str, str]:
-    """Per result key, `kind`'s name, with its options shown when the results hold several
-    option sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
+def variant_labels(results: list[dict[str, Any]], kind: str) -> list[str]:
+    """`kind`'s name per result, with its options shown when the results hold several option
+    sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
+    specs = [r["spec"] for r in results]
     sets: dict[str, set[str]] = {}
-    for r in results:
-        s = r["spec"]
-        sets.setdefault(s[kind], set()).add(json.dumps(s[f"{kind}_params"], sort_keys=True))
-    labels = {}
-    for r in results:
-        s = r["spec"]
-        name, options = s[kind], s[f"{kind}_params"]
+    for s in specs:
+        sets.setdefault(s[kind], set()).add(json.dumps(s.get(f"{kind}_params", {}), sort_keys=True))
+    labels = []
+    for s in specs:
+        options = s.get(f"{kind}_params", {})
         shown = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
-        labels[r["key"]] = f"{name}({shown})" if len(sets[name]) > 1 and shown else name
+        labels.append(f"{s[kind]}({shown})" if len(sets[s[kind]]) > 1 and shown else s[kind])
     return labels
 
 
@@ -216,16 +215,10 @@ def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     attacked macro F1 and macro AUC, and the F1 gap in % of clean (the CPR seed's Table 1)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     done = [r for r in results if r["status"] == "done"]
-    defense_of, attack_of = variant_labels(done, "defense"), variant_labels(done, "attack")
-    for r in done:
+    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
+    for r, (defense, attack) in zip(done, labels):
         s = r["spec"]
-        key = (
-            dataset_label(s),
-            s["model"],
-            defense_of[r["key"]],
-            attack_of[r["key"]],
-            json.dumps(s["eps"]),
-        )
+        key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]))
         groups.setdefault(key, []).append(r)
     rows = []
     for (dataset, model, defense, attack, eps), cells in groups.items():
@@ -259,10 +252,10 @@ def robust(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     every stored scalar budget of that attack (same options)."""
     curves: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
     done = [r for r in results if r["status"] == "done" and isinstance(r["spec"]["eps"], float)]
-    defense_of, attack_of = variant_labels(done, "defense"), variant_labels(done, "attack")
-    for r in done:
+    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
+    for r, (defense, attack) in zip(done, labels):
         s = r["spec"]
-        key = (dataset_label(s), s["model"], defense_of[r["key"]], attack_of[r["key"]])
+        key = (dataset_label(s), s["model"], defense, attack)
         curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
     rows = []
     for (dataset, model, defense, attack), by_seed in curves.items():

@@ -65,3 +65,45 @@ def test_perturbation_stats():
     assert p["l2_mv"] == pytest.approx(0.1 * np.sqrt(100), rel=1e-5)
     assert p["snr_db"] == pytest.approx(10 * np.log10(200 / 1.0), rel=1e-4)
     assert p["energy_above_cutoff"] == pytest.approx(0.0, abs=1e-6)  # Hann leakage only
+
+
+grids = st.lists(st.floats(0.001, 1.0), min_size=1, max_size=6, unique=True).map(
+    lambda e: [0.0, *sorted(e)]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(eps=grids, data=st.data())
+def test_robust_score_invariants(eps, data):
+    """METHODS.md §10: in [0, 1]; a flat curve gives the clean score; a curve never above
+    clean gives ≤ clean; monotone in each point; independent of the ε unit."""
+    values = data.draw(st.lists(st.floats(0, 1), min_size=len(eps), max_size=len(eps)))
+    score = metrics.robust_score(eps, values)
+    assert 0 <= score <= 1
+    assert metrics.robust_score(eps, [values[0]] * len(eps)) == pytest.approx(values[0])
+    capped = [values[0]] + [min(v, values[0]) for v in values[1:]]
+    assert metrics.robust_score(eps, capped) <= values[0] + 1e-12
+    i = data.draw(st.integers(0, len(eps) - 1))
+    raised = [min(1.0, v + 0.1) if j == i else v for j, v in enumerate(values)]
+    assert metrics.robust_score(eps, raised) >= score - 1e-12
+    assert metrics.robust_score([e * 1000 for e in eps], values) == pytest.approx(score)
+
+
+def test_robust_score_rejects_a_grid_without_zero_or_bad_scores():
+    with pytest.raises(ValueError, match="starting at 0"):
+        metrics.robust_score([0.01, 0.02], [0.9, 0.8])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.robust_score([0, 0.01], [0.9, 1.5])
+    assert metrics.robust_score([0, 1], [1.0, 0.0]) == pytest.approx(np.sqrt(0.5))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 30), st.integers(0, 10_000))
+def test_at_least_k_correct_is_non_increasing_from_any_to_all(k_members, n, seed):
+    correct = np.random.default_rng(seed).random((k_members, n)) > 0.4
+    values = [metrics.at_least_k_correct(correct, k) for k in range(1, k_members + 1)]
+    if n:
+        assert values == sorted(values, reverse=True)
+        assert values[0] == correct.any(0).mean() and values[-1] == correct.all(0).mean()
+    with pytest.raises(ValueError, match="k="):
+        metrics.at_least_k_correct(correct, k_members + 1)

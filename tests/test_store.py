@@ -92,3 +92,32 @@ def test_pivot_aggregates_seeds_mean_and_std():
     assert by["none"]["clean F1"] == pytest.approx((0.7, 0.1414213), rel=1e-5)
     assert by["none"]["gap %"][0] == pytest.approx(50.0)
     assert by["cpr"]["attacked AUC"] == (0.4, 0.0) and by["cpr"]["seeds"] == [0]
+
+
+def test_robust_view_integrates_each_seed_curve_and_labels_variants():
+    from ecgarena.store import robust
+
+    def cell(variant, seed, eps, adv_acc):
+        spec = RunSpec(defense="dna", defense_params={"variant": variant}, eps=eps, seed=seed)
+        return {
+            "key": spec.key(),
+            "status": "done",
+            "spec": spec.model_dump(mode="json"),
+            "clean": {"accuracy": 0.8, "macro_f1": 0.6},
+            "adversarial": {"accuracy": adv_acc, "macro_f1": adv_acc / 2},
+        }
+
+    rows = robust(
+        [
+            cell("cor", 0, 0.05, 0.4),
+            cell("cor", 0, 0.1, 0.0),
+            cell("fdec", 0, 0.05, 0.8),
+            cell("fdec", 0, 0.1, 0.8),
+        ]
+    )
+    by = {r["defense"]: r for r in rows}
+    assert set(by) == {"dna(variant=cor)", "dna(variant=fdec)"}
+    # cor: area = (0.8+0.4)/2·0.05 + (0.4+0)/2·0.05 = 0.04 → /0.1 = 0.4; sqrt(0.8·0.4)
+    assert by["dna(variant=cor)"]["ACC_robust"][0] == pytest.approx((0.8 * 0.4) ** 0.5)
+    assert by["dna(variant=fdec)"]["ACC_robust"][0] == pytest.approx(0.8)  # flat curve
+    assert by["dna(variant=cor)"]["ε grid (mV)"] == [0.0, 0.05, 0.1]

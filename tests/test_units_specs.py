@@ -86,3 +86,25 @@ def test_read_toml_errors(tmp_path):
     bad.write_text("attack = [unclosed")
     with pytest.raises(UserError, match="not valid TOML"):
         read_toml(bad)
+
+
+def test_matrix_pairs_option_set_grids_and_dataset_folders(tmp_path):
+    m = MatrixSpec(
+        datasets=["synthetic", "ptbxl"],
+        pairs=[("cnn", "none"), ("resnet1d18", "pgd-at")],
+        params={"pgd-at": [{"steps": 3}, {"steps": 5}], "pgd": {"steps": 7}},
+        data_dirs={"ptbxl": tmp_path},
+        data_dir=tmp_path / "other",
+    )
+    cells = m.cells()
+    assert len(cells) == 2 * (1 + 2)
+    assert {(c.model, c.defense, c.defense_params.get("steps")) for c in cells} == {
+        ("cnn", "none", None),
+        ("resnet1d18", "pgd-at", 3),
+        ("resnet1d18", "pgd-at", 5),
+    }
+    assert {c.dataset: c.data_dir for c in cells} == {
+        "synthetic": tmp_path / "other",
+        "ptbxl": tmp_path,
+    }
+    assert all(c.attack_params == {"steps": 7} for c in cells)

@@ -91,6 +91,7 @@ def test_cli_certified_linf_dist_run_on_synthetic(tmp_path):
     )
     cert = out["certification"]
     assert cert["n"] == 6 and cert["abstain_rate"] == 0
+    assert cert["norm"] == "linf" and cert["forward_passes_per_record"] == 1
     curve = list(cert["certified_accuracy"].values())
     assert curve == sorted(curve, reverse=True) and curve[0] == cert["accuracy"]
     assert out["classifier"]["certifies"] and out["audit"]["passed"]

@@ -27,3 +27,10 @@ def test_run_pgd_against_fdec(tmp_path):
     assert out["training"]["variant"] == "fdec" and len(out["training"]["members"]) == 2
     assert out["classifier"]["forward_passes"] == 2
     assert "macro_auc" in out["adversarial"]
+    ens = out["ensemble"]  # the engine's ensemble block, from the `members` ModuleList
+    assert ens["members"] == 2 and len(ens["member_accuracy"]["adversarial"]) == 2
+    clean_k = ens["at_least_k_correct"]["clean"]
+    assert clean_k["1"] >= clean_k["2"]
+    transfer = ens["member_transfer"]
+    assert transfer["records"] == out["clean"]["n"] and len(transfer["accuracy"]) == 2
+    assert all(len(row) == 3 for row in transfer["accuracy"])  # 2 members + the ensemble
