@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import scipy.io
 from ecgarena.cli import app
-from ecgarena.datasets.cinc2017 import CinC2017Dataset, fit_length, stratified_split
+from ecgarena.datasets.cinc2017 import CinC2017Dataset
 from ecgarena.datasets.cpsc2018 import CPSC2018Dataset
+from ecgarena.datasets.framing import fit_length, stratified_split
 from ecgarena.datasets.mitdb_beats import MITDBBeatsDataset
 from ecgarena.errors import DataError, UserError
 from hypothesis import given, settings

@@ -20,79 +20,24 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import Counter
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.io
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..errors import DataError
 from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
+from .framing import FramedSplits, fit_length
 
 CLASSES = ("N", "A", "O", "~")
 FS = 300
-SPLIT_NAMES = ("train", "val", "test")
 _GAIN = re.compile(r"^([0-9.eE+-]+)(?:\(([-+]?\d+)\))?(?:/(\S+))?$")
 _UNITS = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3}
-
-
-def fit_length(x: np.ndarray, n: int, pad: Literal["both", "end"] = "both") -> np.ndarray:
-    """A new `(..., n)` array: the first `n` samples of `x`, or `x` zero-padded to `n`.
-
-    `pad="both"`: ⌊r/2⌋ zeros before and r − ⌊r/2⌋ after (r = n − length), as ADV_ECG/DNA_ECG;
-    `pad="end"`: all r zeros after. `x` itself is never modified.
-    """
-    length = x.shape[-1]
-    if length >= n:
-        return np.array(x[..., :n], copy=True)
-    r = n - length
-    before = r // 2 if pad == "both" else 0
-    out = np.zeros((*x.shape[:-1], n), dtype=x.dtype)
-    out[..., before : before + length] = x
-    return out
-
-
-def stratified_split(
-    labels: np.ndarray, fractions: tuple[float, float, float], seed: int
-) -> dict[str, np.ndarray]:
-    """Sorted indices per split: each class shuffled (seeded) and cut by `fractions`.
-
-    Per class, val gets round(f_val·n) and test round(f_test·n) records, train the rest. When
-    there are at least 3 records and a split with a non-zero fraction came out empty, one record
-    moves into it from the largest split (its most frequent class), so small folders still
-    give non-empty splits.
-    """
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
-    for c in sorted(set(labels.tolist())):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        n_val = round(fractions[1] * len(idx))
-        n_test = min(round(fractions[2] * len(idx)), len(idx) - n_val)
-        parts["test"] += idx[:n_test].tolist()
-        parts["val"] += idx[n_test : n_test + n_val].tolist()
-        parts["train"] += idx[n_test + n_val :].tolist()
-    if len(labels) >= 3:
-        for s, fraction in zip(SPLIT_NAMES, fractions):
-            if fraction > 0 and not parts[s]:
-                donor = max(SPLIT_NAMES, key=lambda d: len(parts[d]))
-                common = Counter(labels[parts[donor]].tolist()).most_common(1)[0][0]
-                move = next(i for i in parts[donor] if labels[i] == common)
-                parts[donor].remove(move)
-                parts[s].append(move)
-    return {s: np.array(sorted(v), dtype=np.int64) for s, v in parts.items()}
-
-
-def split_fractions(train: float, val: float, test: float) -> tuple[float, float, float]:
-    total = train + val + test
-    if min(train, val, test) < 0 or abs(total - 1) > 1e-6:
-        raise ValueError(f"split fractions must be ≥ 0 and sum to 1, got {train}/{val}/{test}")
-    return train, val, test
 
 
 def parse_header(path: Path, record: str) -> dict[str, Any]:
@@ -188,22 +133,12 @@ def read_reference(path: Path, classes: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-class CinC2017Dataset(CachedDataset):
+class CinC2017Dataset(FramedSplits, CachedDataset):
     """CinC 2017 single-lead 300 Hz records, fixed length, multiclass N/A/O/~, in mV."""
 
     name: ClassVar[str] = "cinc2017"
     marker: ClassVar[str] = "REFERENCE.csv"
     length_s: float = Field(60.0, gt=0, le=120, description="fixed record length (crop/pad)")
-    pad: Literal["both", "end"] = "both"
-    train: float = Field(0.7, ge=0, le=1)
-    val: float = Field(0.1, ge=0, le=1)
-    test: float = Field(0.2, ge=0, le=1)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _fractions(self) -> CinC2017Dataset:
-        split_fractions(self.train, self.val, self.test)
-        return self
 
     @property
     def n_samples(self) -> int:
@@ -256,7 +191,7 @@ class CinC2017Dataset(CachedDataset):
         x = np.stack(xs)
         y = np.array([CLASSES.index(labels[r]) for r in names], np.int64)
         ids = np.array(names)
-        idx = stratified_split(y, (self.train, self.val, self.test), self.seed)
+        idx = self.split(y)
         splits = {s: Split(x[i], y[i], ids[i].tolist()) for s, i in idx.items()}
         lengths_s = np.array(lengths) / FS
         describe = {

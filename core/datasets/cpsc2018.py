@@ -33,14 +33,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.io
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..errors import DataError
 from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
-from .cinc2017 import fit_length, split_fractions, stratified_split
+from .framing import FramedSplits, fit_length
 
 CLASSES = ("Normal", "AF", "I-AVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -112,7 +112,7 @@ def read_cpsc_mat(path: Path) -> tuple[np.ndarray, str, float | None]:
     return data, sex, age if age is not None and np.isfinite(age) else None
 
 
-class CPSC2018Dataset(CachedDataset):
+class CPSC2018Dataset(FramedSplits, CachedDataset):
     """CPSC 2018 12- or 8-lead records at 500 Hz, fixed length, 9 classes, in mV."""
 
     name: ClassVar[str] = "cpsc2018"
@@ -120,16 +120,6 @@ class CPSC2018Dataset(CachedDataset):
     labels: Literal["first", "all"] = "first"
     leads: Literal["12", "8"] = "12"
     length_s: float = Field(30.0, gt=0, le=120, description="fixed record length (crop/pad)")
-    pad: Literal["both", "end"] = "both"
-    train: float = Field(0.7, ge=0, le=1)
-    val: float = Field(0.1, ge=0, le=1)
-    test: float = Field(0.2, ge=0, le=1)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _fractions(self) -> CPSC2018Dataset:
-        split_fractions(self.train, self.val, self.test)
-        return self
 
     @property
     def n_samples(self) -> int:
@@ -191,7 +181,7 @@ class CPSC2018Dataset(CachedDataset):
             for i, r in enumerate(names):
                 y[i, [c - 1 for c in reference[r]]] = 1.0
         ids = np.array(names)
-        idx = stratified_split(first, (self.train, self.val, self.test), self.seed)
+        idx = self.split(first)
         splits = {s: Split(x[i], y[i], ids[i].tolist()) for s, i in idx.items()}
         all_labels = np.zeros(len(CLASSES), np.int64)
         for r in names:

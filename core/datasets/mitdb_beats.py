@@ -30,7 +30,7 @@ from scipy.signal import resample_poly
 from ..errors import DataError
 from ..protocols import DatasetInfo, Split
 from .cache import fingerprint
-from .cinc2017 import stratified_split
+from .framing import stratified_split
 from .mitdb import AAMI, CLASSES, FS, MITDBRecords, read_annotated, split_beats, split_counts
 
 FS_OUT = 125
