@@ -137,12 +137,9 @@ class CinC2017Dataset(FramedSplits, CachedDataset):
     """CinC 2017 single-lead 300 Hz records, fixed length, multiclass N/A/O/~, in mV."""
 
     name: ClassVar[str] = "cinc2017"
+    fs: ClassVar[float] = FS
     marker: ClassVar[str] = "REFERENCE.csv"
     length_s: float = Field(60.0, gt=0, le=120, description="fixed record length (crop/pad)")
-
-    @property
-    def n_samples(self) -> int:
-        return round(self.length_s * FS)
 
     @property
     def info(self) -> DatasetInfo:
@@ -193,23 +190,11 @@ class CinC2017Dataset(FramedSplits, CachedDataset):
         ids = np.array(names)
         idx = self.split(y)
         splits = {s: Split(x[i], y[i], ids[i].tolist()) for s, i in idx.items()}
-        lengths_s = np.array(lengths) / FS
         describe = {
             "records": len(names),
             "class_counts": {c: int(v) for c, v in zip(CLASSES, np.bincount(y, minlength=4))},
             "units": "mV (val − baseline) / gain from each .hea",
-            "record_length_s": {
-                "min": round(float(lengths_s.min()), 2),
-                "median": round(float(np.median(lengths_s)), 2),
-                "max": round(float(lengths_s.max()), 2),
-            },
-            "length_rule": (
-                f"{self.n_samples} samples ({self.length_s:g} s): longer records keep the first "
-                f"{self.n_samples}, shorter are zero-padded "
-                + ("on both sides (floor(r/2) before)" if self.pad == "both" else "at the end")
-            ),
-            "records_cropped": int(sum(n > self.n_samples for n in lengths)),
-            "records_padded": int(sum(n < self.n_samples for n in lengths)),
+            **self.framing(lengths),
             "split_rule": f"stratified per class {self.train:g}/{self.val:g}/{self.test:g}, seed {self.seed}",
             "split_sizes": {s: len(i) for s, i in idx.items()},
             "split_class_counts": {

@@ -116,14 +116,11 @@ class CPSC2018Dataset(FramedSplits, CachedDataset):
     """CPSC 2018 12- or 8-lead records at 500 Hz, fixed length, 9 classes, in mV."""
 
     name: ClassVar[str] = "cpsc2018"
+    fs: ClassVar[float] = FS
     marker: ClassVar[str] = "REFERENCE.csv"
     labels: Literal["first", "all"] = "first"
     leads: Literal["12", "8"] = "12"
     length_s: float = Field(30.0, gt=0, le=120, description="fixed record length (crop/pad)")
-
-    @property
-    def n_samples(self) -> int:
-        return round(self.length_s * FS)
 
     @property
     def lead_names(self) -> tuple[str, ...]:
@@ -187,7 +184,6 @@ class CPSC2018Dataset(FramedSplits, CachedDataset):
         for r in names:
             for c in reference[r]:
                 all_labels[c - 1] += 1
-        lengths_s = np.array(lengths) / FS
         known_ages = [a for a in ages if a is not None]
         describe = {
             "records_found": len(names),
@@ -201,18 +197,7 @@ class CPSC2018Dataset(FramedSplits, CachedDataset):
             "label_counts_all": {c: int(v) for c, v in zip(CLASSES, all_labels)},
             "leads_used": list(self.lead_names),
             "units": "mV (ECG.data stored as float mV, no conversion)",
-            "record_length_s": {
-                "min": round(float(lengths_s.min()), 2),
-                "median": round(float(np.median(lengths_s)), 2),
-                "max": round(float(lengths_s.max()), 2),
-            },
-            "length_rule": (
-                f"{self.n_samples} samples ({self.length_s:g} s): longer records keep the first "
-                f"{self.n_samples}, shorter are zero-padded "
-                + ("on both sides (floor(r/2) before)" if self.pad == "both" else "at the end")
-            ),
-            "records_cropped": int(sum(n > self.n_samples for n in lengths)),
-            "records_padded": int(sum(n < self.n_samples for n in lengths)),
+            **self.framing(lengths),
             "sex_counts": {s: sexes.count(s) for s in sorted(set(sexes))},
             "age_range": [min(known_ages), max(known_ages)] if known_ages else None,
             "split_rule": (

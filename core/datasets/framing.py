@@ -4,7 +4,7 @@ come without official folds (CinC 2017, CPSC2018, MIT-BIH beats)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -69,6 +69,7 @@ def split_fractions(train: float, val: float, test: float) -> tuple[float, float
 class FramedSplits(BaseModel):
     """Options of a loader that crops/pads to a fixed length and splits per class, seeded."""
 
+    fs: ClassVar[float]  # the source rate, set by each loader
     pad: Literal["both", "end"] = "both"
     train: float = Field(0.7, ge=0, le=1)
     val: float = Field(0.1, ge=0, le=1)
@@ -79,6 +80,30 @@ class FramedSplits(BaseModel):
     def _fractions(self) -> FramedSplits:
         split_fractions(self.train, self.val, self.test)
         return self
+
+    length_s: float = Field(60.0, gt=0, le=120, description="fixed record length (crop/pad)")
+
+    @property
+    def n_samples(self) -> int:
+        return round(self.length_s * self.fs)
+
+    def framing(self, lengths: list[int]) -> dict[str, Any]:
+        """What `describe()` says about the source lengths and the crop/pad rule."""
+        seconds = np.asarray(lengths) / self.fs
+        return {
+            "record_length_s": {
+                "min": round(float(seconds.min()), 2),
+                "median": round(float(np.median(seconds)), 2),
+                "max": round(float(seconds.max()), 2),
+            },
+            "length_rule": (
+                f"{self.n_samples} samples ({self.length_s:g} s): longer records keep the first "
+                f"{self.n_samples}, shorter are zero-padded "
+                + ("on both sides (floor(r/2) before)" if self.pad == "both" else "at the end")
+            ),
+            "records_cropped": int(sum(n > self.n_samples for n in lengths)),
+            "records_padded": int(sum(n < self.n_samples for n in lengths)),
+        }
 
     def split(self, labels: np.ndarray) -> dict[str, np.ndarray]:
         """Sorted record indices per split, stratified on `labels`."""

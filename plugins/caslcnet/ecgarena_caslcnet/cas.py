@@ -12,34 +12,13 @@ scheduled).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from ecgarena_basic_models.nets import BasicBlock1d as Block
+from ecgarena_basic_models.nets import conv_bn
 from torch import nn
 
 from .linf_dist import DistLayer
 
 HEAD_GAIN = 10.0  # the head's weights learn 10× faster than the CNN's (lr 1e-2 vs 1e-3)
-
-
-def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv1d(c_in, c_out, k, stride, padding=k // 2, bias=False), nn.BatchNorm1d(c_out)]
-
-
-class Block(nn.Module):
-    """A basic residual block: two k-wide convolutions, a (projected) skip, ReLU."""
-
-    def __init__(self, c_in: int, c_out: int, k: int, stride: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            *conv_bn(c_in, c_out, k, stride), nn.ReLU(), *conv_bn(c_out, c_out, k)
-        )
-        self.skip = (
-            nn.Sequential(*conv_bn(c_in, c_out, 1, stride))
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.skip(x))
 
 
 def mask_rows(aux: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
