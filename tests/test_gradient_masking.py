@@ -18,6 +18,10 @@ DEFENSES = {
     "randomized-smoothing": ["--defense-opt", "n=100", "--defense-opt", "samples=4"],
     "cpr": ["--defense-opt", "width=8", "--defense-opt", "latent=16"],
     "scar-at": [],
+    "mart": ["--defense-opt", "steps=2"],
+    "trades": ["--defense-opt", "steps=2"],
+    "dna": ["--defense-opt", "members=2", "--defense-opt", "variant=fdec"],
+    "caslcnet": ["--model", "caslcnet", "--defense-opt", "steps=2"],
 }
 
 
@@ -26,8 +30,18 @@ def home(tmp_path_factory):
     return tmp_path_factory.mktemp("masking")
 
 
+MASKED = pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: PGD at 1 mV does less damage than at 0.01 mV on CASLCNet (AUC 0.355 "
+    "vs 0.323): its ℓ∞-distance head passes one non-zero subgradient per neuron, so sign steps "
+    "stall; its PGD numbers are upper bounds on robustness",
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("defense", sorted(DEFENSES))
+@pytest.mark.parametrize(
+    "defense", [pytest.param(d, marks=MASKED) if d == "caslcnet" else d for d in sorted(DEFENSES)]
+)
 def test_robustness_falls_with_budget_and_collapses_at_a_huge_one(defense, home):
     def auc(eps: str) -> float:
         out = ok_json(
