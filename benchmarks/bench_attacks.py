@@ -1,6 +1,7 @@
 """Speed ratios measured side by side in one run (not a test).
 
-1. PGD-k overhead: time of PGD-k ÷ k·(one forward+backward) on ResNet1d18, B=64, 12×1000.
+1. PGD-k overhead: time of PGD-k ÷ k·(one forward+backward) on ResNet1d18, B=64, 12×1000;
+   the same ratio for MI-FGSM-k, and for C&W-ℓ2 (steps × search rounds, multiclass logits).
 2. Dataset cache: second load (memory-mapped .npy, materialised) vs WFDB decode of the PTB-XL
    subset at 100 Hz.
 The last line is one JSON object with keys `pgd_overhead_ratio` and `cache_speedup`.
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from ecgarena.datasets.ptbxl import PTBXLDataset
-from ecgarena.gradients import eval_mode, loss_and_grad, pgd
+from ecgarena.gradients import eval_mode, loss_and_grad, mi_fgsm, pgd
 from ecgarena.host import Host
-from ecgarena.protocols import Classifier
+from ecgarena.protocols import AttackContext, Classifier, DatasetInfo
 from ecgarena.specs import ThreatModel
 
 
@@ -52,10 +53,31 @@ def bench_pgd(k: int, batch: int, repeats: int, device: torch.device) -> dict:
         pgd(clf, x, y, threat, "multilabel", steps=k, random_start=True)
         sync()
 
+    def momentum():
+        mi_fgsm(clf, x, y, threat, "multilabel", steps=k)
+        sync()
+
+    cw = Host(builtins=False).create("attacks", "cw-l2", {"steps": k, "search_steps": 2})
+    info = DatasetInfo("bench", "multiclass", tuple("abcde"), tuple("L" * 12), 100.0, 1000)
+    ctx = AttackContext(info, device, torch.Generator(device=device).manual_seed(0))
+    labels = torch.randint(0, 5, (batch,), device=device)
+
+    def carlini_wagner():
+        cw.run(clf, x, labels, cw.threat_model(2.0), ctx)
+        sync()
+
     fwd_bwd(), attack()  # warm-up
     t_fb = median_time(fwd_bwd, repeats * 3)
     t_pgd = median_time(attack, repeats)
-    return {"fwd_bwd_s": t_fb, f"pgd{k}_s": t_pgd, "pgd_overhead_ratio": t_pgd / (k * t_fb)}
+    t_mi = median_time(momentum, repeats)
+    t_cw = median_time(carlini_wagner, repeats)
+    return {
+        "fwd_bwd_s": t_fb,
+        f"pgd{k}_s": t_pgd,
+        "pgd_overhead_ratio": t_pgd / (k * t_fb),
+        "mi_fgsm_overhead_ratio": t_mi / (k * t_fb),
+        "cw_overhead_ratio": t_cw / (2 * k * t_fb),
+    }
 
 
 def bench_cache(data_dir: Path) -> dict:
@@ -96,6 +118,10 @@ def main() -> None:
     print(f"  one forward+backward   {out['fwd_bwd_s'] * 1e3:8.1f} ms")
     print(f"  PGD-{args.k}                 {out[f'pgd{args.k}_s'] * 1e3:8.1f} ms")
     print(f"  PGD-k ÷ k·(fwd+bwd)    {out['pgd_overhead_ratio']:8.3f}   (target ≤ 1.15)")
+    print(f"  MI-FGSM-k ÷ k·(fwd+bwd) {out['mi_fgsm_overhead_ratio']:7.3f}   (target ≤ 1.15)")
+    print(
+        f"  C&W (2×k steps) ÷ 2k·(fwd+bwd) {out['cw_overhead_ratio']:6.3f}   (Adam + bookkeeping)"
+    )
     if (args.ptbxl / "ptbxl_database.csv").exists():
         out.update(bench_cache(args.ptbxl))
         print(
