@@ -1,7 +1,9 @@
 """PhysioNet/CinC Challenge 2021 12-lead records (WFDB `.hea` + `.mat`), SNOMED-CT labels
 mapped to the five PTB-XL diagnostic superclasses, so PTB-XL-trained models apply zero-shot.
 
-Mapping (`SUPERCLASS`): conduction blocks and IVCD → CD; LVH/RVH/atrial enlargement → HYP;
+Mapping (`SUPERCLASS`, codes as in the CinC 2021 dx_mapping tables): conduction blocks and IVCD
+→ CD; LVH/RVH/atrial enlargement or abnormality → HYP (LV high voltage alone, 55827005, is a
+voltage criterion, a form statement in PTB-XL, so it is not mapped);
 infarction codes → MI; ST/T abnormalities, ischaemia and long QT → STTC; sinus rhythm
 (426783006, the code CinC 2021 gave PTB-XL's NORM) → NORM only when no other superclass is
 present. Pure rhythm codes (tachycardia, PAC, AF, axis, ...) have no PTB-XL superclass: a
@@ -39,14 +41,16 @@ SUPERCLASS = {
         "CD",
     ),
     **dict.fromkeys(
-        "164873001 55827005 89792004 67741000119109 446358003 446813000 195126007 253352002".split(),
+        (
+            "164873001 89792004 67741000119109 446358003 446813000 195126007 253352002 253339007"
+        ).split(),
         "HYP",
     ),
     **dict.fromkeys("164865005 57054005 413844008 54329005 164867002 22298006".split(), "MI"),
     **dict.fromkeys(
         (
             "164861001 426434006 425419005 413444003 164930006 429622005 164931005 "
-            "164934002 59931005 428750005 55930002 111975006"
+            "164934002 59931005 428750005 55930002 111975006 425623009 704997005"
         ).split(),
         "STTC",
     ),
