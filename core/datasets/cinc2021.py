@@ -153,7 +153,11 @@ class CinC2021Dataset(CachedDataset):
     def cache_parts(self) -> dict[str, Any]:
         root = self.folder()
         files = [root / f"{r}{ext}" for r in self.records() for ext in (".hea", ".mat")]
-        return {**super().cache_parts(), "sources_fingerprint": fingerprint(root, files)}
+        return {
+            **super().cache_parts(),
+            "sources_fingerprint": fingerprint(root, files),
+            "label_map": sorted(SUPERCLASS.items()),  # a new mapping never reuses old labels
+        }
 
     def build(self) -> tuple[dict[str, Split], dict[str, Any]]:
         root = self.folder()
