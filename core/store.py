@@ -207,6 +207,13 @@ def variant_labels(results: list[dict[str, Any]], kind: str) -> list[str]:
     return labels
 
 
+def rest(spec: dict[str, Any], *also: str) -> str:
+    """The spec fields, other than seed and where things run, that must match for cells to be
+    aggregated together (training, record cap, source, ...)."""
+    skip = {"seed", "device", "data_dir", "eval_data_dir", *also}
+    return json.dumps({k: v for k, v in spec.items() if k not in skip}, sort_keys=True)
+
+
 PIVOT_COLUMNS = ("clean F1", "attacked F1", "gap %", "clean AUC", "attacked AUC", "seeds")
 
 
@@ -218,10 +225,10 @@ def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
     for r, (defense, attack) in zip(done, labels):
         s = r["spec"]
-        key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]))
+        key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]), rest(s))
         groups.setdefault(key, []).append(r)
     rows = []
-    for (dataset, model, defense, attack, eps), cells in groups.items():
+    for (dataset, model, defense, attack, eps, _), cells in groups.items():
         clean_f1 = _values(cells, "clean", "macro_f1")
         adv_f1 = _values(cells, "adversarial", "macro_f1")
         gaps = [100 * (c - a) / c if c else float("nan") for c, a in zip(clean_f1, adv_f1)]
@@ -255,10 +262,10 @@ def robust(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
     for r, (defense, attack) in zip(done, labels):
         s = r["spec"]
-        key = (dataset_label(s), s["model"], defense, attack)
+        key = (dataset_label(s), s["model"], defense, attack, rest(s, "eps"))
         curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
     rows = []
-    for (dataset, model, defense, attack), by_seed in curves.items():
+    for (dataset, model, defense, attack, _), by_seed in curves.items():
         scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
         grid: list[float] = []
         for cells in by_seed.values():

@@ -121,3 +121,15 @@ def test_robust_view_integrates_each_seed_curve_and_labels_variants():
     assert by["dna(variant=cor)"]["ACC_robust"][0] == pytest.approx((0.8 * 0.4) ** 0.5)
     assert by["dna(variant=fdec)"]["ACC_robust"][0] == pytest.approx(0.8)  # flat curve
     assert by["dna(variant=cor)"]["ε grid (mV)"] == [0.0, 0.05, 0.1]
+
+
+def test_pivot_never_merges_cells_that_differ_beyond_the_seed():
+    from ecgarena.store import pivot
+
+    cells = [
+        result(RunSpec(seed=0, max_attack_records=24)),
+        result(RunSpec(seed=1, max_attack_records=24)),
+        result(RunSpec(seed=0, max_attack_records=60)),
+    ]
+    rows = pivot(cells)
+    assert sorted(r["seeds"] for r in rows) == [[0], [0, 1]]
