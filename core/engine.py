@@ -92,6 +92,15 @@ class Session:
             self._datasets[key] = self.host.create("datasets", name, options)
         return self._datasets[key]
 
+    def data_key(self, spec: RunSpec) -> str:
+        """A digest of the decoded data a cell used (sources fingerprint and options of the
+        training and evaluation datasets): a stored cell is reused only while it matches."""
+        parts = [self.dataset(spec).cache_parts()]
+        if spec.eval_dataset:
+            target = self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
+            parts.append(target.cache_parts())
+        return digest(parts)
+
     def evaluation(self, spec: RunSpec) -> tuple[Any, Split]:
         """The info and records a cell is evaluated on: the test split, or (zero-shot) every
         record of `eval_dataset`, which must match the training data's classes and shape."""
@@ -229,6 +238,7 @@ class Session:
         cutoff = threat.band_hz or min(40.0, 0.4 * info.fs)
         result = {
             "key": spec.key(),
+            "data_key": self.data_key(spec),
             "status": "done",
             "spec": spec.model_dump(mode="json"),
             "threat": threat.model_dump(mode="json"),
@@ -450,8 +460,12 @@ class Session:
         """Run a cell unless already stored (then `skipped`); store done or failed results."""
         spec = self.resolve(spec)
         key = spec.key()
+        notes = []
         if not force and self.store.done(key):
-            return {**self.store.latest(key), "status": "skipped"}
+            stored = self.store.latest(key)
+            if stored.get("data_key") in (None, self.data_key(spec)):
+                return {**stored, "status": "skipped"}
+            notes.append("the data changed since the stored result: re-run (the old row is kept)")
         try:
             result = self.run(spec)
         except Exception as e:
@@ -465,7 +479,7 @@ class Session:
                 "traceback": traceback.format_exc(limit=8),
             }
         if result["status"] == "done":
-            result["warnings"] += self.consistency(result)
+            result["warnings"] += notes + self.consistency(result)
         self.store.add(result)
         result["warnings"] = result.get("warnings", []) + self.host.notify_result(result)
         return result

@@ -80,3 +80,26 @@ def test_zero_shot_run_evaluates_every_target_record(tmp_path):
     assert "ptbxl→cinc2021" in table.output
     wrong = invoke("run", *common)  # cinc2021 at 500 Hz against PTB-XL at 100 Hz
     assert wrong.exit_code == 2 and "fs 500.0" in wrong.output
+
+
+def test_a_stored_cell_is_rerun_when_its_data_changed(tmp_path):
+    """FIXTURE: four real CinC 2021 records copied to tmp; train on the embedded data (same
+    five superclasses, 12 leads, 100 Hz, 10 s) and evaluate zero-shot on the copies."""
+    folder = tmp_path / "cinc2021"
+    folder.mkdir()
+    for record in ("E07500", "E07501", "HR06000", "JS20000"):
+        for ext in (".hea", ".mat"):
+            shutil.copy(real_data("cinc2021") / f"{record}{ext}", folder)
+    args = [
+        "run", "--attack", "noise", "--dataset-opt", "n_records=200", "--epochs", "1",
+        "--eval-dataset", "cinc2021", "--eval-data-dir", str(folder), "--eval-dataset-opt",
+        "rate=100", "--home", str(tmp_path / "home"),
+    ]  # fmt: skip
+    first = ok_json(*args)
+    assert first["status"] == "done" and first["clean"]["n"] == 4
+    assert ok_json(*args)["status"] == "skipped"
+    shutil.copy(real_data("cinc2021") / "E07503.hea", folder)  # a new record arrives
+    shutil.copy(real_data("cinc2021") / "E07503.mat", folder)
+    again = ok_json(*args)
+    assert again["status"] == "done" and again["clean"]["n"] == 5
+    assert any("data changed" in w for w in again["warnings"])
