@@ -57,8 +57,8 @@ class CWL2Attack(BaseModel):
                     m = margin(classifier(x + delta), y, ctx.info.task)
                     sq = delta.flatten(1).pow(2).sum(1)
                     loss = (sq + const * m.clamp_min(-self.kappa)).sum()
-                    opt.zero_grad()
-                    loss.backward()
+                    # gradient for δ only: the model's parameters get no .grad (no side effect)
+                    (delta.grad,) = torch.autograd.grad(loss, delta)
                     with torch.no_grad():
                         fooled = m < 0
                         norm = l2_norms(delta, False).flatten()

@@ -157,6 +157,7 @@ def test_cw_l2_finds_small_adversarials_within_budget():
     with torch.no_grad():
         fooled = clf(x + delta).argmax(1) != y
     assert fooled.float().mean() >= 0.9
+    assert all(p.grad is None for p in clf.parameters())  # the model is left untouched
     report = attack.report
     assert report["records"] == 12 and report["found_adversarial"] >= 11
     # the minimal δ is far smaller than the budget: C&W minimises the norm, PGD does not
