@@ -488,7 +488,8 @@ class Session:
         """Compare with stored cells on the same classifier and records: a weaker attack (one a
         stronger attack's class lists in `stronger_than`) or a smaller budget of the same attack
         must not do more damage; when it does, the stronger run is failing (gradient masking,
-        too few steps) and its robust number is overstated."""
+        too few steps) and its robust number is overstated. An attack that already leaves no
+        record right is never called failing."""
         mine, spec = summary_row(result), result["spec"]
         varying = {"attack", "attack_params", "eps", "device", "data_dir", "eval_data_dir"}
         base = {k: v for k, v in spec.items() if k not in varying}
@@ -513,6 +514,11 @@ class Session:
                 spec["attack_params"],
             )
             if abs(gap) <= CONSISTENCY_TOLERANCE:
+                continue
+            # the cell that did less damage; if its attack already left no record right, the
+            # metric gap is score saturation (e.g. tied AUC), not a failing attack
+            lesser = result if gap > 0 else other
+            if lesser["adversarial"].get("accuracy") == 0:
                 continue
             weaker, strong = (o, spec) if gap > 0 else (spec, o)
             if o["eps"] == spec["eps"] and stronger(strong["attack"], weaker["attack"]):

@@ -30,20 +30,10 @@ def home(tmp_path_factory):
     return tmp_path_factory.mktemp("masking")
 
 
-MASKED = pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: PGD at 1 mV does less damage than at 0.01 mV on CASLCNet (AUC 0.355 "
-    "vs 0.323): its ℓ∞-distance head passes one non-zero subgradient per neuron, so sign steps "
-    "stall; its PGD numbers are upper bounds on robustness",
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "defense", [pytest.param(d, marks=MASKED) if d == "caslcnet" else d for d in sorted(DEFENSES)]
-)
+@pytest.mark.parametrize("defense", sorted(DEFENSES))
 def test_robustness_falls_with_budget_and_collapses_at_a_huge_one(defense, home):
-    def auc(eps: str) -> float:
+    def auc(eps: str) -> tuple[float, float]:
         out = ok_json(
             "run",
             "--attack",
@@ -59,10 +49,13 @@ def test_robustness_falls_with_budget_and_collapses_at_a_huge_one(defense, home)
         )
         assert out["audit"]["passed"]
         assert not any("gradient is zero" in w or "NaN" in w for w in out["warnings"])
-        return out["adversarial"]["macro_auc"]
+        return out["adversarial"]["macro_auc"], out["adversarial"]["accuracy"]
 
-    small, large = auc("0.01"), auc("1.0")
-    assert large <= small + 0.02 and large < 0.5, (defense, small, large)
+    (small, _), (large, large_acc) = auc("0.01"), auc("1.0")
+    assert large < 0.5, (defense, small, large)
+    # AUC may rise again only once no record is right: bounded logits (CASLCNet's ℓ∞-distance
+    # head) then saturate into ties, which is not a weaker attack
+    assert large <= small + 0.02 or large_acc == 0, (defense, small, large, large_acc)
 
 
 @pytest.mark.slow
