@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from ecgarena.errors import UserError
 from ecgarena.gradients import eval_mode
-from ecgarena.metrics import at_least_k_correct
 from ecgarena.protocols import ClassifierInfo, FitContext
 from ecgarena.training import (
     fit_classifier,
@@ -36,7 +35,7 @@ from .ensemble import DNAEnsemble, Member, require_linear_head
 from .ensemble_metrics import mutual_information
 from .fourier import band_masks
 
-__all__ = ["DNA", "DNAEnsemble", "Member", "at_least_k_correct", "mutual_information"]
+__all__ = ["DNA", "DNAEnsemble", "Member", "mutual_information"]
 
 Variant = Literal["cor", "dec", "fcor", "fdec"]
 SUMMARY_KEYS = ("epochs_run", "best_epoch", "best_val_score", "seconds")

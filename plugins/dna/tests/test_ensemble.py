@@ -13,7 +13,7 @@ from ecgarena.errors import UserError
 from ecgarena.gradients import eval_mode
 from ecgarena.host import Host
 from ecgarena.testing import toy_fit_context
-from ecgarena_dna import DNAEnsemble, at_least_k_correct, mutual_information
+from ecgarena_dna import DNAEnsemble, mutual_information
 from ecgarena_dna.ensemble import average_logits
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,21 +23,6 @@ from torch import nn
 
 HOST = Host()
 VARIANTS = ["cor", "dec", "fcor", "fdec"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 6).flatmap(lambda k: arrays(bool, st.tuples(st.just(k), st.integers(1, 40)))))
-def test_at_least_k_correct_is_monotone_with_any_and_all_at_the_ends(correct):
-    n_members = correct.shape[0]
-    values = [at_least_k_correct(correct, k) for k in range(1, n_members + 1)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
-    assert values[0] == pytest.approx(correct.any(0).mean())
-    assert values[-1] == pytest.approx(correct.all(0).mean())
-
-
-def test_at_least_k_correct_names_a_bad_k():
-    with pytest.raises(ValueError, match="k=4"):
-        at_least_k_correct(np.ones((3, 5), bool), 4)
 
 
 @settings(max_examples=100, deadline=None)
