@@ -79,6 +79,7 @@ class Session:
         self.host, self.home = host, Path(home)
         self.store = Store(self.home / "results.sqlite")
         self._datasets: dict[str, Any] = {}
+        self._parts: dict[int, dict[str, Any]] = {}
         self._classifiers: dict[str, tuple[Classifier, dict]] = {}
 
     def dataset(self, spec: RunSpec) -> Any:
@@ -92,13 +93,23 @@ class Session:
             self._datasets[key] = self.host.create("datasets", name, options)
         return self._datasets[key]
 
+    def eval_target(self, spec: RunSpec) -> Any:
+        """The dataset plugin instance a zero-shot spec is evaluated on."""
+        return self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
+
+    def parts(self, data: Any) -> dict[str, Any]:
+        """A dataset's `cache_parts` (options and source-file fingerprint), computed once per
+        session: weights keys and data keys of every cell reuse it."""
+        if id(data) not in self._parts:
+            self._parts[id(data)] = data.cache_parts()
+        return self._parts[id(data)]
+
     def data_key(self, spec: RunSpec) -> str:
         """A digest of the decoded data a cell used (sources fingerprint and options of the
         training and evaluation datasets): a stored cell is reused only while it matches."""
-        parts = [self.dataset(spec).cache_parts()]
+        parts = [self.parts(self.dataset(spec))]
         if spec.eval_dataset:
-            target = self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
-            parts.append(target.cache_parts())
+            parts.append(self.parts(self.eval_target(spec)))
         return digest(parts)
 
     def evaluation(self, spec: RunSpec) -> tuple[Any, Split]:
@@ -107,7 +118,7 @@ class Session:
         data = self.dataset(spec)
         if spec.eval_dataset is None:
             return data.info, data.load("test")
-        target = self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
+        target = self.eval_target(spec)
         have, want = target.info, data.info
         for field in ("task", "classes", "leads", "fs", "n_samples"):
             if getattr(have, field) != getattr(want, field):
@@ -132,7 +143,7 @@ class Session:
         model = self.host.create("models", spec.model, spec.model_params)
         pieces = [("datasets", spec.dataset), ("models", spec.model), ("defenses", spec.defense)]
         parts = {
-            "dataset": [spec.dataset, data.cache_parts()],
+            "dataset": [spec.dataset, self.parts(data)],
             "model": [spec.model, spec.model_params],
             "defense": [spec.defense, spec.defense_params],
             "train": spec.train.model_dump(),
@@ -499,7 +510,8 @@ class Session:
             return entry is not None and b in getattr(entry.cls, "stronger_than", ())
 
         out = []
-        for other in self.store.results():
+        same = {c: spec[c] for c in ("dataset", "model", "defense", "seed")}
+        for other in self.store.results(**same):
             o = other["spec"]
             if other["status"] != "done" or other["key"] == result["key"]:
                 continue

@@ -31,6 +31,9 @@ CREATE INDEX IF NOT EXISTS cells_key ON cells (cell_key);
 """
 
 
+FILTER_COLUMNS = {"dataset", "model", "defense", "attack", "seed"}  # filterable in `Store.results`
+
+
 class Store:
     """Transactional SQLite store of cell results (`results.sqlite` under the home folder)."""
 
@@ -84,16 +87,23 @@ class Store:
             row = db.execute(q, (key,)).fetchone()
         return None if row is None else json.loads(row["result"])
 
-    def results(self, all_rows: bool = False) -> list[dict[str, Any]]:
-        """Every stored result, or only the newest per cell key (the default)."""
-        q = "SELECT result FROM cells ORDER BY id"
-        if not all_rows:
-            q = (
-                "SELECT result FROM cells WHERE id IN (SELECT MAX(id) FROM cells GROUP BY cell_key)"
-                " ORDER BY id"
+    def results(self, all_rows: bool = False, **columns: Any) -> list[dict[str, Any]]:
+        """Every stored result, or only the newest per cell key (the default); `columns`
+        (dataset, model, defense, attack, seed) keep only rows with those values."""
+        unknown = set(columns) - FILTER_COLUMNS
+        if unknown:
+            raise ValueError(
+                f"cannot filter on {sorted(unknown)} (valid: {sorted(FILTER_COLUMNS)})"
             )
+        where = [f"{c} = ?" for c in columns]
+        if not all_rows:
+            where.append("id IN (SELECT MAX(id) FROM cells GROUP BY cell_key)")
+        q = "SELECT result FROM cells" + (" WHERE " + " AND ".join(where) if where else "")
         with self._connect() as db:
-            return [json.loads(r["result"]) for r in db.execute(q)]
+            return [
+                json.loads(r["result"])
+                for r in db.execute(q + " ORDER BY id", list(columns.values()))
+            ]
 
 
 def select(results: list[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:

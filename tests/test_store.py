@@ -133,3 +133,14 @@ def test_pivot_never_merges_cells_that_differ_beyond_the_seed():
     ]
     rows = pivot(cells)
     assert sorted(r["seeds"] for r in rows) == [[0], [0, 1]]
+
+
+def test_results_filter_on_stored_columns(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    for seed, defense in ((0, "none"), (1, "none"), (0, "median")):
+        store.add(result(RunSpec(seed=seed, defense=defense)))
+    got = store.results(defense="none", seed=0)
+    assert [(r["spec"]["defense"], r["spec"]["seed"]) for r in got] == [("none", 0)]
+    assert len(store.results(defense="none")) == 2 and len(store.results()) == 3
+    with pytest.raises(ValueError, match="cannot filter on \\['eps'\\]"):
+        store.results(eps=0.05)
