@@ -356,10 +356,11 @@ class Session:
         if threat.universal:
             out["member_transfer"] = "skipped: a universal attack is fitted once, on the ensemble"
             return out
-        rows = []
+        rows, reports = [], []
         for member in members:
             ctx = self.attack_context(data, device, spec)
-            delta, _ = self.call_attack(attack, threat, member, x_np[:n], y_np[:n], ctx)
+            delta, report = self.call_attack(attack, threat, member, x_np[:n], y_np[:n], ctx)
+            reports.append(report)
             x_m = x_np[:n] + delta
             ensemble_ok = metrics.correct(predict_logits(clf, x_m, device), y_np[:n], task)
             rows.append([*correct_by_member(x_m).mean(1).tolist(), float(ensemble_ok.mean())])
@@ -368,6 +369,7 @@ class Session:
             "accuracy": rows,
             "rows": "attack crafted on member i",
             "columns": [f"member {j}" for j in range(len(members))] + ["ensemble"],
+            "audit": AuditReport.merge(reports).to_dict(),  # member attacks are audited too
         }
         return out
 

@@ -34,3 +34,4 @@ def test_run_pgd_against_fdec(tmp_path):
     transfer = ens["member_transfer"]
     assert transfer["records"] == out["clean"]["n"] and len(transfer["accuracy"]) == 2
     assert all(len(row) == 3 for row in transfer["accuracy"])  # 2 members + the ensemble
+    assert transfer["audit"]["passed"]
