@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import wfdb
 from pydantic import Field
 from scipy.signal import resample_poly
 
@@ -30,6 +29,7 @@ from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import SPLITS, fingerprint
 from .ptbxl import CLASSES, DURATION_S, LEADS
+from .wfdb_io import read_physical
 
 SUPERCLASS = {
     **dict.fromkeys(
@@ -93,25 +93,20 @@ def superclasses(codes: list[str]) -> set[str]:
 
 def read_cinc2021(path: Path, rate: int) -> tuple[np.ndarray, list[str]]:
     """One record as float32 `(12, rate·10)` in mV in PTB-XL lead order, and its Dx codes."""
-    try:
-        rec = wfdb.rdrecord(str(path))
-    except Exception as e:
-        raise DataError(f"record {path}: cannot be read ({type(e).__name__}: {e})") from None
-    names = [n.upper() for n in rec.sig_name]
+    raw, fields = read_physical(path)
+    names = [n.upper() for n in fields["sig_name"]]
     if sorted(names) != sorted(LEADS):
-        raise DataError(f"record {path}: leads {rec.sig_name}, expected the 12 standard leads")
-    if {u.lower() for u in rec.units} != {"mv"}:
-        raise DataError(f"record {path}: units {sorted(set(rec.units))}, expected mV")
-    signal = rec.p_signal.T[[names.index(lead) for lead in LEADS]]
-    if not np.isfinite(signal).all():
-        raise DataError(f"record {path}: contains NaN/inf samples (corrupt or missing data)")
-    ratio = Fraction(rate) / Fraction(rec.fs).limit_denominator(1000)
+        raise DataError(
+            f"record {path}: leads {fields['sig_name']}, expected the 12 standard leads"
+        )
+    signal = raw[[names.index(lead) for lead in LEADS]]
+    ratio = Fraction(rate) / Fraction(fields["fs"]).limit_denominator(1000)
     if ratio != 1:
         signal = resample_poly(signal, ratio.numerator, ratio.denominator, axis=1)
     n = rate * DURATION_S
     out = np.zeros((len(LEADS), n), np.float32)
     out[:, : min(n, signal.shape[1])] = signal[:, :n]
-    return out, dx_codes(rec.comments, path.name)
+    return out, dx_codes(fields["comments"], path.name)
 
 
 def split_of(record: str, seed: int) -> str:
