@@ -29,6 +29,7 @@ from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import SPLITS, fingerprint
 from .ptbxl import CLASSES, DURATION_S, LEADS
+from .framing import fit_length
 from .wfdb_io import read_physical
 
 SUPERCLASS = {
@@ -103,9 +104,7 @@ def read_cinc2021(path: Path, rate: int) -> tuple[np.ndarray, list[str]]:
     ratio = Fraction(rate) / Fraction(fields["fs"]).limit_denominator(1000)
     if ratio != 1:
         signal = resample_poly(signal, ratio.numerator, ratio.denominator, axis=1)
-    n = rate * DURATION_S
-    out = np.zeros((len(LEADS), n), np.float32)
-    out[:, : min(n, signal.shape[1])] = signal[:, :n]
+    out = fit_length(signal.astype(np.float32), rate * DURATION_S, pad="end")
     return out, dx_codes(fields["comments"], path.name)
 
 
