@@ -28,8 +28,8 @@ from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import SPLITS, fingerprint
-from .ptbxl import CLASSES, DURATION_S, LEADS
 from .framing import fit_length
+from .ptbxl import CLASSES, DURATION_S, LEADS
 from .wfdb_io import read_physical
 
 SUPERCLASS = {
