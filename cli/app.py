@@ -13,9 +13,10 @@ from ecgarena.host import KINDS, get_host, options_of
 from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
-from ecgarena.store import PIVOT_COLUMNS, ROBUST_COLUMNS, export, select
-from ecgarena.store import pivot as store_pivot
-from ecgarena.store import robust as store_robust
+from ecgarena.store import export, select
+from ecgarena.views import PIVOT_COLUMNS, ROBUST_COLUMNS
+from ecgarena.views import pivot as view_pivot
+from ecgarena.views import robust as view_robust
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -67,6 +68,22 @@ EvalDataset = Annotated[
     typer.Option(help="zero-shot: train on --dataset, evaluate on all records of this dataset"),
 ]
 EvalDataDir = Annotated[Path | None, typer.Option(help="folder of --eval-dataset")]
+Isolate = Annotated[
+    bool,
+    typer.Option(
+        "--isolate",
+        help="run each attack in a separate process that returns δ only (this process keeps "
+        "the reference weights, audits and evaluates)",
+    ),
+]
+VIOLATION_EXIT = 3  # a stored cell broke its threat model (1: a cell failed; 2: bad input)
+
+
+def exit_code(results: list[dict[str, Any]]) -> int:
+    """3 when any cell violates its threat model, else 1 when any failed, else 0."""
+    if any(not (r.get("audit") or {}).get("passed", True) for r in results):
+        return VIOLATION_EXIT
+    return 1 if any(r["status"] == "failed" for r in results) else 0
 
 
 def _train(config: dict[str, Any], epochs: int | None) -> dict[str, Any]:
@@ -103,10 +120,13 @@ def run(
     eval_data_dir: EvalDataDir = None,
     eval_dataset_opt: Opts = None,
     force: Annotated[bool, typer.Option(help="re-run even if this cell is stored")] = False,
+    isolate: Isolate = False,
     home: Home = None,
     json_out: Json = False,
 ) -> None:
-    """Run one cell: train (or reuse) the defended model, attack it, audit, store, report."""
+    """Run one cell: train (or reuse) the defended model, attack it, audit, store, report.
+
+    Exit code 3 when the cell violates its threat model (CI can gate on it)."""
     base = read_toml(config) if config else {}
     flags = drop_none(
         {
@@ -131,11 +151,13 @@ def run(
         }
     )
     spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
-    result = Session(get_host(), paths.home(home)).run_and_store(spec, force=force)
+    result = Session(get_host(), paths.home(home), isolate).run_and_store(spec, force=force)
     if json_out:
         render.print_json(result)
     else:
         render.run_result(result)
+    if exit_code([result]):
+        raise typer.Exit(exit_code([result]))
 
 
 @app.command()
@@ -162,10 +184,13 @@ def matrix(
         list[str] | None, typer.Option(help="PLUGIN.KEY=VALUE option, repeatable")
     ] = None,
     force: Annotated[bool, typer.Option(help="re-run cells already stored")] = False,
+    isolate: Isolate = False,
     home: Home = None,
     json_out: Json = False,
 ) -> None:
-    """Run datasets × models × defenses × attacks × budgets × seeds; resume skips stored cells."""
+    """Run datasets × models × defenses × attacks × budgets × seeds; resume skips stored cells.
+
+    Exit code 3 when any cell violates its threat model, 1 when any cell failed."""
     base = read_toml(config) if config else {}
     flags = drop_none(
         {
@@ -211,7 +236,7 @@ def matrix(
     ):
         for name in names:
             host.get(kind, name)  # unknown names fail before any training
-    session = Session(host, paths.home(home))
+    session = Session(host, paths.home(home), isolate)
     cells = [session.resolve(cell) for cell in spec.cells()]
     results = []
     with progress() as bar:
@@ -236,6 +261,10 @@ def matrix(
                                 "fooling",
                                 "targets",
                                 "audit",
+                                "gate",
+                                "intervals",
+                                "trivial",
+                                "warnings",
                                 "timings",
                             )
                         },
@@ -249,8 +278,8 @@ def matrix(
         )
     else:
         render.results_table(results, title=f"matrix: {len(cells)} cells")
-    if any(r["status"] == "failed" for r in results):
-        raise typer.Exit(1)
+    if exit_code(results):
+        raise typer.Exit(exit_code(results))
 
 
 @app.command()
@@ -326,27 +355,48 @@ def results(
     ] = False,
     attack: Annotated[str | None, typer.Option(help="only this attack")] = None,
     dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
+    include_violations: Annotated[
+        bool,
+        typer.Option(
+            "--include-violations",
+            help="aggregate cells that violated their threat model too (left out by default)",
+        ),
+    ] = False,
+    grid: Annotated[
+        str | None,
+        typer.Option(help="--robust: compute every curve on these budgets, e.g. 0.02,0.05,0.1"),
+    ] = None,
     home: Home = None,
 ) -> None:
     """Stored results, newest per cell, as a table or an export; --pivot and --robust
-    aggregate seeds."""
+    aggregate seeds (without cells that violated their threat model)."""
     formats = ("table", "csv", "json", "md")
     if format not in formats:
         raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
     stored = Session(get_host(), paths.home(home)).store.results(all_rows)
     rows = select(stored, attack=attack, dataset=dataset)
     if pivot or robust:
-        table = store_robust(rows) if robust else store_pivot(rows)
-        if not table:
+        grid_mv = [budget(e) for e in comma_list(grid)] if grid else None
+        view = (
+            view_robust(rows, include_violations, grid_mv)
+            if robust
+            else view_pivot(rows, include_violations)
+        )
+        if not view.rows:
             need = "a matrix over several budgets" if robust else "a matrix"
             raise UserError(f"no finished results to aggregate (run {need} first)")
         if format == "json":
-            render.print_json(table)
-        elif robust:
-            title = "ACC_robust = sqrt(clean · normalised area under the ε curve)"
-            render.pivot_table(table, ROBUST_COLUMNS, title, markdown=format == "md")
+            render.print_json({"rows": view.rows, "left_out_violations": view.left_out})
         else:
-            render.pivot_table(table, PIVOT_COLUMNS, markdown=format == "md")
+            columns = ROBUST_COLUMNS if robust else PIVOT_COLUMNS
+            title = (
+                "ACC_robust = sqrt(clean · normalised area under the ε curve)"
+                if robust
+                else "clean vs attacked: mean ± std over seeds, [95% CI] for one seed"
+            )
+            render.pivot_table(view.rows, columns, title, markdown=format == "md")
+            if view.note():
+                render.show(f"[yellow]{view.note()}[/yellow]")
         return
     if format == "table":
         render.results_table(rows, title=f"{len(rows)} stored results")

@@ -25,6 +25,11 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def with_interval(value: Any, bounds: list[float] | None) -> str:
+    """A metric and its bootstrap interval: `0.605 [0.530, 0.670]`."""
+    return fmt(value) + ("" if not bounds else f" [{bounds[0]:.3f}, {bounds[1]:.3f}]")
+
+
 def eps_text(eps: Any) -> str:
     return "/".join(format_mv(e) for e in eps) if isinstance(eps, list) else format_mv(eps)
 
@@ -45,18 +50,36 @@ def run_result(result: dict[str, Any]) -> None:
     if result["status"] == "failed":
         show(Text(f"FAILED {title}: {result['error']}", style="red"))
         return
+    if (result.get("gate") or {}).get("degenerate"):
+        show(
+            "[bold white on red] DEGENERATE CLEAN MODEL [/bold white on red] [bold red]"
+            "the robustness numbers below mean nothing:[/bold red] "
+            + "; ".join(result["gate"]["reasons"])
+        )
     table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("clean", justify="right")
-    table.add_column("adversarial", justify="right")
+    ci = result.get("intervals") or {}
+    trivial = result.get("trivial") or {}
+    for name in ("metric", "clean [95% CI]", "adversarial [95% CI]", "trivial"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
     clean, adv = result["clean"], result["adversarial"]
-    for key in ("accuracy", "macro_f1", "macro_auc"):
+    labels = {
+        "accuracy": "accuracy" + (" (exact set)" if result.get("task") == "multilabel" else ""),
+        "macro_f1": "macro_f1" + (" (p > 0.5)" if "macro_f1_tuned" in clean else ""),
+        "macro_f1_tuned": "macro_f1 (val-tuned thresholds)",
+        "macro_auc": "macro_auc",
+    }
+    for key, label in labels.items():
         if key in clean:
-            table.add_row(key, fmt(clean[key]), fmt(adv[key]))
+            table.add_row(
+                label,
+                with_interval(clean[key], (ci.get("clean") or {}).get(key)),
+                with_interval(adv.get(key), (ci.get("adversarial") or {}).get(key)),
+                fmt(trivial.get("macro_f1" if key == "macro_f1_tuned" else key)),
+            )
     for cls, f1 in clean["per_class_f1"].items():
-        table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]))
+        table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]), "")
     fool, pert = result["fooling"], result["perturbation"]
-    table.add_row("fooling rate", "", fmt(fool["fooling_rate"]))
+    table.add_row("fooling rate", "", with_interval(fool["fooling_rate"], ci.get("fooling_rate")))
     table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
     table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
     if "ssim" in pert:
@@ -71,6 +94,15 @@ def run_result(result: dict[str, Any]) -> None:
         )
     table.add_row(f"energy > {pert['cutoff_hz']:g} Hz", "", f"{pert['energy_above_cutoff']:.2%}")
     show(table)
+    if trivial:
+        show(
+            f"trivial baseline: {trivial['predictor']}; intervals: "
+            + (
+                f"{ci['resamples']} bootstrap resamples of records, seed {ci['seed']}"
+                if ci.get("resamples")
+                else ci.get("reason", "none")
+            )
+        )
     audit = result["audit"]
     if audit["passed"]:
         show("[green]audit: pass[/green] (" + ", ".join(c["name"] for c in audit["checks"]) + ")")
@@ -126,6 +158,7 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
         "adv",
         "fooling",
         "audit",
+        "clean model",
         "status",
     )
     for c in cols:
@@ -143,7 +176,8 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
             fmt(row["clean"]),
             fmt(row["adversarial"]),
             fmt(row["fooling_rate"]),
-            row["audit"],
+            row["audit"] if row["audit"] != "VIOLATION" else "[bold red]VIOLATION[/bold red]",
+            "[bold red]DEGENERATE[/bold red]" if row["gate"] == "degenerate" else row["gate"],
             row["status"],
         )
     show(table)
@@ -157,18 +191,31 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
             )
 
 
+def aggregate_text(v: dict[str, Any], digits: int = 3) -> str:
+    """`mean ± std` over seeds; one seed: its bootstrap interval, or `± n/a`."""
+    if v["mean"] is None:
+        return "-"
+    mean = f"{v['mean']:.{digits}f}"
+    if v["std"] is not None:
+        return f"{mean} ± {v['std']:.{digits}f}"
+    if v["ci"]:
+        return f"{mean} [{v['ci'][0]:.{digits}f}, {v['ci'][1]:.{digits}f}]"
+    return f"{mean} ± n/a"
+
+
 def pivot_table(
     rows: list[dict[str, Any]],
     columns: tuple[str, ...],
-    title: str = "clean vs attacked, mean ± std over seeds",
+    title: str,
     markdown: bool = False,
 ) -> None:
     """Defenses as rows, aggregated metrics (mean ± std over seeds) as `columns`."""
 
-    def cell(v: Any, digits: int = 3) -> str:
-        if isinstance(v, tuple):
-            mean, std = v
-            return "-" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    def cell(c: str, v: Any) -> str:
+        if isinstance(v, dict):
+            return aggregate_text(v, 1 if c == "gap %" else 3)
+        if c == "clean model" and str(v).startswith("DEGENERATE") and not markdown:
+            return f"[bold red]{v}[/bold red]"
         return ",".join(map(str, v)) if isinstance(v, list) else str(v)
 
     head = ("dataset/model", "defense", "attack", "ε", *columns)
@@ -177,8 +224,10 @@ def pivot_table(
             f"{r['dataset']}/{r['model']}",
             r["defense"],
             r["attack"],
-            eps_text(r["eps_mv"]) if r["eps_mv"] is not None else "grid",
-            *(cell(r[c], 1 if c == "gap %" else 3) for c in columns),
+            eps_text(r["eps_mv"])
+            if r["eps_mv"] is not None
+            else ("grid" if "ε grid (mV)" in r else "-"),
+            *(cell(c, r[c]) for c in columns),
         )
         for r in rows
     ]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .constraints import energy_above, l2_norms, lead_budget
+from .contract import BAND_MARGIN_HZ, BAND_TOLERANCE, BUDGET_TOLERANCE_MV, QUIET_LEAD
 from .specs import ThreatModel
 
 
@@ -66,7 +67,12 @@ def audit(
     modes_before: list[bool],
     modes_after: list[bool],
 ) -> AuditReport:
-    """Check δ (shape, dtype, device, finiteness, budget, band, universality) and side effects."""
+    """Check δ (shape, dtype, device, finiteness, budget, band, universality) and side effects.
+
+    The budget allows `BUDGET_TOLERANCE_MV` of float slack; a band limit is judged per lead
+    (the worst lead counts) above `band_hz + BAND_MARGIN_HZ`, allowing `BAND_TOLERANCE` of a
+    lead's energy there. These are core constants (`ecgarena.contract`), never attack fields.
+    """
     report = AuditReport()
     add = report.checks.append
     b, n_leads, t = x.shape
@@ -92,7 +98,7 @@ def audit(
     if not finite:
         return report
     eps = lead_budget(threat, n_leads, d)
-    tol = threat.tolerance_mv
+    tol = BUDGET_TOLERANCE_MV
     if threat.norm == "linf":
         used = d.abs().amax(dim=(0, 2))
         excess = (used - eps.view(-1)).max().item()
@@ -104,16 +110,25 @@ def audit(
         detail = f"max ℓ2 excess {excess:+.3g} mV (tolerance {tol:g} mV)"
     add(Check("budget", excess <= tol, detail))
     if threat.band_hz is not None:
-        cutoff = threat.band_hz + threat.band_margin_hz
-        share = energy_above(d, fs, cutoff).max().item()
-        add(
-            Check(
-                "band limit",
-                share <= threat.band_tolerance,
-                f"energy above {cutoff:g} Hz is {share:.2%} (allowed {threat.band_tolerance:.2%})",
-            )
-        )
+        add(band_check(d, eps, threat.band_hz, fs))
     if threat.universal:
         same = d.shape[0] == 1 or bool((d == d[:1]).all())
         add(Check("universal", same, "one δ for all records" if same else "δ differs by record"))
     return report
+
+
+def band_check(d: torch.Tensor, eps: torch.Tensor, band_hz: float, fs: float) -> Check:
+    """The worst lead's energy share above band + margin; leads whose δ is negligible next to
+    their budget (RMS below `QUIET_LEAD`·ε) carry no spectrum worth judging."""
+    cutoff = band_hz + BAND_MARGIN_HZ
+    share = energy_above(d, fs, cutoff, per_lead=True)
+    rms = d.pow(2).mean(dim=2).sqrt()
+    share = torch.where(rms >= QUIET_LEAD * eps.view(1, -1), share, torch.zeros_like(share))
+    worst = share.amax(dim=0)
+    lead = int(worst.argmax())
+    return Check(
+        "band limit",
+        worst[lead].item() <= BAND_TOLERANCE,
+        f"worst lead ({lead}) has {worst[lead].item():.2%} of its energy above {cutoff:g} Hz "
+        f"(= {band_hz:g} Hz band + {BAND_MARGIN_HZ:g} Hz margin; allowed {BAND_TOLERANCE:.0%})",
+    )

@@ -63,8 +63,11 @@ def random_in_ball(
     return project(d * 1e6, threat) * r
 
 
-def energy_above(delta: torch.Tensor, fs: float, cutoff_hz: float) -> torch.Tensor:
-    """Share of each record's spectral energy (all leads) strictly above `cutoff_hz`, `(B,)`.
+def energy_above(
+    delta: torch.Tensor, fs: float, cutoff_hz: float, per_lead: bool = False
+) -> torch.Tensor:
+    """Share of spectral energy strictly above `cutoff_hz`: per record over all leads `(B,)`,
+    or per record and lead `(B, L)` with `per_lead`.
 
     The periodogram uses a Hann window, so the jump between a record's two ends (the FFT sees
     the record as periodic) is not counted as high-frequency energy of a smooth δ.
@@ -73,8 +76,9 @@ def energy_above(delta: torch.Tensor, fs: float, cutoff_hz: float) -> torch.Tens
     window = torch.hann_window(d.shape[-1], periodic=False, dtype=d.dtype, device=d.device)
     spec = torch.fft.rfft(d * window if d.shape[-1] > 2 else d, dim=-1).abs() ** 2
     freqs = torch.fft.rfftfreq(delta.shape[-1], d=1.0 / fs).to(delta.device)
-    total = spec.sum(dim=(1, 2))
-    high = spec[..., freqs > cutoff_hz].sum(dim=(1, 2))
+    dims = (2,) if per_lead else (1, 2)
+    total = spec.sum(dim=dims)
+    high = spec[..., freqs > cutoff_hz].sum(dim=dims)
     return torch.where(total > 0, high / total.clamp_min(1e-300), torch.zeros_like(total))
 
 
@@ -107,7 +111,9 @@ class PrecordialProfile(BaseModel):
     other_ratio: float = Field(0.5, gt=0, le=1, description="limb leads and V1 budget ÷ V2–V6")
 
     def expand_budget(self, eps_mv: float, leads: tuple[str, ...]) -> float | list[float]:
-        """Per-lead budgets from the dataset's lead names (see `precordial_profile`)."""
+        """Per-lead budgets from the dataset's lead names (see `precordial_profile`); ε itself
+        when every lead would get ε (so an ℓ2 budget keeps its whole-record meaning)."""
         if self.profile == "uniform":
             return eps_mv
-        return precordial_profile(eps_mv, leads, self.other_ratio)
+        profile = precordial_profile(eps_mv, leads, self.other_ratio)
+        return eps_mv if all(b == eps_mv for b in profile) else profile

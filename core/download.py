@@ -34,6 +34,8 @@ class DownloadReport:
 
 
 def sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (downloads and cached weights are trusted only while it
+    matches)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

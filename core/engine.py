@@ -1,5 +1,6 @@
 """One cell, end to end: load data, build and train (or reuse) the defended classifier,
-evaluate clean, craft the attack, audit it, evaluate under attack, and measure."""
+evaluate clean, craft the attack under the core's contract, audit it, evaluate under attack,
+measure with a trivial baseline and bootstrap intervals, and gate the clean model."""
 
 from __future__ import annotations
 
@@ -8,28 +9,32 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import metrics
-from .audit import AuditReport, audit, modes
-from .errors import UserError
-from .gradients import eval_mode
+from . import bootstrap, metrics
+from .audit import AuditReport
+from .certify import certification
+from .checks import consistency, gradient_warnings
+from .contract import Contract, build_contract
+from .crafting import Crafted, Target, audit_stored, craft_batches, load_universal
+from .download import sha256
+from .ensemble import ensemble_block
+from .errors import DataError, UserError
+from .gate import gate, trivial
 from .host import Host
 from .protocols import AttackContext, Classifier, FitContext, Split
-from .specs import RunSpec, ThreatModel
-from .store import Store, summary_row
-from .training import predict_logits, task_loss, to_tensor
+from .specs import RunSpec
+from .store import Store
+from .training import predict_logits
 
-ATTACK_BATCH = 128
 DEFAULT_EPS_MV = 0.05  # the budget of attacks that declare no `default_eps_mv`
-CONSISTENCY_TOLERANCE = 0.02  # metric gap ignored when comparing stored cells
-ENSEMBLE_RECORDS = 128  # records each member-targeted attack is crafted on
 ARTIFACT_RECORDS = 4  # records kept per cell (clean x and δ) for `ecgarena plot overlay`
 
 
@@ -73,10 +78,11 @@ def versions(host: Host, spec: RunSpec) -> dict[str, str | None]:
 
 
 class Session:
-    """Shared state across cells of a run or matrix: the host, home folder and loaded data."""
+    """Shared state across cells of a run or matrix: the host, home folder and loaded data;
+    `isolate` runs every attack in a separate process (see `ecgarena.isolate`)."""
 
-    def __init__(self, host: Host, home: Path) -> None:
-        self.host, self.home = host, Path(home)
+    def __init__(self, host: Host, home: Path, isolate: bool = False) -> None:
+        self.host, self.home, self.isolate = host, Path(home), isolate
         self.store = Store(self.home / "results.sqlite")
         self._datasets: dict[str, Any] = {}
         self._parts: dict[int, dict[str, Any]] = {}
@@ -134,9 +140,12 @@ class Session:
             [i for p in parts for i in p.ids],
         )
 
-    def classifier(self, spec: RunSpec, device: torch.device) -> tuple[Classifier, dict]:
+    def classifier(
+        self, spec: RunSpec, device: torch.device, cached_only: bool = False
+    ) -> tuple[Classifier, dict]:
         """Build the defended classifier; reuse cached safetensors weights keyed by everything
-        that determines them, else train and save them."""
+        that determines them (verified against the SHA-256 recorded when they were written),
+        else train and save them. `cached_only` refuses to train (an isolated attack process)."""
         data = self.dataset(spec)
         info = data.info
         defense = self.host.create("defenses", spec.defense, spec.defense_params)
@@ -167,21 +176,46 @@ class Session:
         )
         clf = defense.build(ctx)
         weights = self.home / "weights" / f"{key}.safetensors"
-        summary_path = weights.with_suffix(".json")
-        if weights.exists() and summary_path.exists():
-            clf.load_state_dict(load_file(str(weights)))
-            summary = {**json.loads(summary_path.read_text()), "cached": True}
-        else:
+        summary = self._cached_weights(clf, weights)
+        if summary is None:
+            if cached_only:
+                raise DataError(f"no verified cached weights {weights} for {spec.defense!r}")
             summary = {**defense.train(clf, ctx), "cached": False}
-            summary_path.parent.mkdir(parents=True, exist_ok=True)
-            summary_path.write_text(json.dumps(summary, default=str))
             metadata = {"key": key, "spec": json.dumps(parts, default=str)}
             save_tensors(weights, clf.state_dict(), metadata)
+            summary["sha256"] = sha256(weights)
+            weights.with_suffix(".json").write_text(json.dumps(summary, default=str))
         clf.to(device).eval()
         summary["weights"] = str(weights)
         summary["key"] = key
         self._classifiers[key] = (clf, summary)
         return clf, summary
+
+    def _cached_weights(self, clf: Classifier, weights: Path) -> dict | None:
+        """Load stored weights into `clf` when their file matches its recorded SHA-256;
+        None (train again, the old files are replaced) when absent, altered or unreadable."""
+        summary_path = weights.with_suffix(".json")
+        if not (weights.exists() and summary_path.exists()):
+            return None
+        try:
+            summary = json.loads(summary_path.read_text())
+            if summary.get("sha256") != sha256(weights):
+                return None
+            clf.load_state_dict(load_file(str(weights)))
+        except (ValueError, OSError, RuntimeError, SafetensorError):
+            return None
+        return {**summary, "cached": True}
+
+    def target(self, spec: RunSpec, device: torch.device, member: int | None = None) -> Target:
+        """The classifier of `spec` as an attack target (rebuilt from verified weights if an
+        attack replaced its modules)."""
+        key = self.classifier(spec, device)[1]["key"]
+        return Target(
+            spec,
+            get=lambda: self.classifier(spec, device)[0],
+            forget=lambda: self._classifiers.pop(key, None),
+            member=member,
+        )
 
     def resolve(self, spec: RunSpec) -> RunSpec:
         """Fill what the spec leaves to plugins (the attack's default budget) before keying."""
@@ -190,16 +224,13 @@ class Session:
         cls = self.host.get("attacks", spec.attack).cls
         return spec.model_copy(update={"eps": getattr(cls, "default_eps_mv", DEFAULT_EPS_MV)})
 
-    def threat(self, attack: Any, spec: RunSpec, info: Any) -> ThreatModel:
-        """The attack's threat model for the spec's budget, per-lead where the attack says so."""
-        eps = spec.eps
-        if not isinstance(eps, list) and hasattr(attack, "expand_budget"):
-            eps = attack.expand_budget(eps, info.leads)
-        threat: ThreatModel = attack.threat_model(eps)
-        threat.lead_budgets(len(info.leads))  # a wrong per-lead length fails before training
+    def contract(self, attack: Any, spec: RunSpec, info: Any) -> Contract:
+        """The core's threat contract for the spec's budget (see `ecgarena.contract`)."""
+        contract = build_contract(attack, spec.eps, info.leads)
         if spec.transfer:
-            threat = threat.model_copy(update={"access": "transfer"})
-        return threat
+            threat = contract.threat.model_copy(update={"access": "transfer"})
+            contract = replace(contract, threat=threat)
+        return contract
 
     def run(self, spec: RunSpec) -> dict[str, Any]:
         """Run one cell and return its JSON-ready result (not stored; see `run_and_store`)."""
@@ -210,7 +241,7 @@ class Session:
         attack = self.host.create("attacks", spec.attack, spec.attack_params)
         data = self.dataset(spec)
         info, test = self.evaluation(spec)
-        threat = self.threat(attack, spec, info)
+        contract = self.contract(attack, spec, info)
         timings["data_s"] = time.perf_counter() - t0
 
         t = time.perf_counter()
@@ -233,50 +264,79 @@ class Session:
 
         t = time.perf_counter()
         clean_logits = predict_logits(clf, x_np, device)
+        val = data.load("val")
+        thresholds = (
+            metrics.tune_thresholds(predict_logits(clf, val.x, device), np.asarray(val.y))
+            if info.task == "multilabel" and len(val)
+            else None
+        )
         timings["clean_eval_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        delta, report, stored = self.craft(
-            attack, threat, source, x_np, y_np, data, device, spec, source_training["key"]
-        )
+        target = self.target(spec.source(), device)
+        crafted, stored = self.craft(attack, contract, target, x_np, y_np, data, device, spec)
+        delta = crafted.delta
         timings["attack_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        clf = self.classifier(spec, device)[0]  # rebuilt from verified weights if replaced
         x_adv = x_np + delta
         adv_logits = predict_logits(clf, x_adv, device)
         timings["adv_eval_s"] = time.perf_counter() - t
 
-        cutoff = threat.band_hz or min(40.0, 0.4 * info.fs)
+        task, classes = info.task, info.classes
+        clean = metrics.classification(clean_logits, y_np, task, classes, thresholds)
+        ci = bootstrap.intervals(clean_logits, adv_logits, y_np, task, thresholds, seed=spec.seed)
+        baseline = trivial(np.asarray(data.load("train").y), y_np, task, classes)
+        verdict = gate(clean, ci, baseline, clean_logits, task)
+        warnings = [f"degenerate clean model: {'; '.join(verdict['reasons'])}"] * bool(
+            verdict["degenerate"]
+        )
+        warnings += gradient_warnings(clf, attack, x_np, y_np, task, device)
+        warnings += [f"{spec.attack}: {w}" for w in (crafted.report or {}).get("warnings", [])]
+        cutoff = contract.threat.band_hz or min(40.0, 0.4 * info.fs)
         result = {
             "key": spec.key(),
             "data_key": self.data_key(spec),
             "status": "done",
+            "task": task,
             "spec": spec.model_dump(mode="json"),
-            "threat": threat.model_dump(mode="json"),
+            "threat": contract.threat.model_dump(mode="json"),
+            "contract": contract.describe(),
+            "isolated": self.isolate,
             "device": str(device),
             "versions": versions(self.host, spec),
             "classifier": asdict(clf.info),
             "training": {k: v for k, v in training.items() if k != "history"},
-            "clean": metrics.classification(clean_logits, y_np, info.task, info.classes),
-            "adversarial": metrics.classification(adv_logits, y_np, info.task, info.classes),
-            "fooling": metrics.fooling(clean_logits, adv_logits, y_np, info.task),
-            "targets": metrics.targets(clean_logits, adv_logits, info.task, info.classes),
+            "clean": clean,
+            "adversarial": metrics.classification(adv_logits, y_np, task, classes, thresholds),
+            "intervals": ci,
+            "trivial": baseline,
+            "gate": verdict,
+            "thresholds": {
+                "macro_f1": "sigmoid > 0.5" if task == "multilabel" else "argmax",
+                **(
+                    {"macro_f1_tuned": {"tuned_on": "val", "logits": thresholds}}
+                    if thresholds
+                    else {}
+                ),
+            },
+            "fooling": metrics.fooling(clean_logits, adv_logits, y_np, task),
+            "targets": metrics.targets(clean_logits, adv_logits, task, classes),
             "perturbation": metrics.perturbation(x_np, delta, info.fs, cutoff),
-            "audit": report.to_dict(),
-            "warnings": self.warnings(clf, attack, x_np, y_np, info.task, device),
+            "audit": crafted.audit.to_dict(),
+            "warnings": warnings,
             "timings": {**timings, "total_s": time.perf_counter() - t0},
         }
         if clf.info.certifies and hasattr(clf, "certify"):
             t = time.perf_counter()
-            result["certification"] = self.certification(clf, x_np, y_np, info.task, device)
+            result["certification"] = certification(clf, x_np, y_np, task, device)
             result["timings"]["certify_s"] = time.perf_counter() - t
-        if getattr(attack, "report", None):  # before member-targeted calls add to it
-            result["attack_report"] = attack.report
+        if crafted.report:  # before member-targeted calls add to it
+            result["attack_report"] = crafted.report
         if isinstance(getattr(clf, "members", None), torch.nn.ModuleList):
             t = time.perf_counter()
-            result["ensemble"] = self.ensemble(
-                clf, attack, threat, x_np, x_adv, y_np, data, device, spec
-            )
+            result["ensemble"] = self.ensemble(clf, attack, contract, x_np, x_adv, y_np, spec)
             result["timings"]["ensemble_s"] = time.perf_counter() - t
         if spec.transfer:
             result["source"] = {
@@ -292,28 +352,25 @@ class Session:
     def craft(
         self,
         attack: Any,
-        threat: ThreatModel,
-        clf: Classifier,
+        contract: Contract,
+        target: Target,
         x_np: np.ndarray,
         y_np: np.ndarray,
         data: Any,
         device: torch.device,
         spec: RunSpec,
-        weights_key: str,
-    ) -> tuple[np.ndarray, AuditReport, dict | None]:
+    ) -> tuple[Crafted, dict | None]:
         """Run the attack in batches, auditing every call; a universal attack runs once and its
         δ is stored (safetensors + spec) and reused for every target it is evaluated on."""
         ctx = self.attack_context(data, device, spec)
-        if threat.universal:
-            return self.craft_universal(attack, threat, clf, x_np, y_np, ctx, spec, weights_key)
-        deltas, reports = [], []
-        for i in range(0, len(x_np), ATTACK_BATCH):
-            delta, report = self.call_attack(
-                attack, threat, clf, x_np[i : i + ATTACK_BATCH], y_np[i : i + ATTACK_BATCH], ctx
-            )
-            deltas.append(delta)
-            reports.append(report)
-        return np.concatenate(deltas).astype(np.float32), AuditReport.merge(reports), None
+        if contract.threat.universal:
+            return self.craft_universal(attack, contract, target, x_np, y_np, ctx, spec)
+        return self.craft_on(attack, contract, target, x_np, y_np, ctx), None
+
+    def craft_on(self, attack, contract, target, x_np, y_np, ctx) -> Crafted:
+        """The audited batch loop, isolated in a child process when the session says so."""
+        home = self.home if self.isolate else None
+        return craft_batches(attack, contract, target, x_np, y_np, ctx, home)
 
     def attack_context(self, data: Any, device: torch.device, spec: RunSpec) -> AttackContext:
         """What an attack sees besides its records: the training data and a seeded generator."""
@@ -326,90 +383,48 @@ class Session:
             cache_dir=self.home / "cache",
         )
 
-    def ensemble(self, clf, attack, threat, x_np, x_adv, y_np, data, device, spec) -> dict:
-        """An ensemble's own numbers: each member's accuracy clean and under the attack on the
-        whole ensemble, P(≥k of K members correct), and (per-record attacks) the attack crafted
-        on each member alone, evaluated on every member and on the ensemble."""
-        members, task = list(clf.members), data.info.task
-        n = min(ENSEMBLE_RECORDS, len(x_np))
+    def ensemble(self, clf, attack, contract, x_np, x_adv, y_np, spec) -> dict:
+        """The ensemble block, with each member-targeted attack crafted and audited as any."""
+        data, device = self.dataset(spec), clf.standardize.mean.device
 
-        def correct_by_member(x: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [
-                    metrics.correct(predict_logits(m, x, device), y_np[: len(x)], task)
-                    for m in members
-                ]
-            )
-
-        clean, adv = correct_by_member(x_np), correct_by_member(x_adv)
-        out: dict[str, Any] = {
-            "members": len(members),
-            "member_accuracy": {
-                "clean": clean.mean(1).tolist(),
-                "adversarial": adv.mean(1).tolist(),
-            },
-            "at_least_k_correct": {
-                part: {k: metrics.at_least_k_correct(c, k) for k in range(1, len(members) + 1)}
-                for part, c in (("clean", clean), ("adversarial", adv))
-            },
-        }
-        if threat.universal:
-            out["member_transfer"] = "skipped: a universal attack is fitted once, on the ensemble"
-            return out
-        rows, reports = [], []
-        for member in members:
+        def attack_member(i: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, AuditReport]:
             ctx = self.attack_context(data, device, spec)
-            delta, report = self.call_attack(attack, threat, member, x_np[:n], y_np[:n], ctx)
-            reports.append(report)
-            x_m = x_np[:n] + delta
-            ensemble_ok = metrics.correct(predict_logits(clf, x_m, device), y_np[:n], task)
-            rows.append([*correct_by_member(x_m).mean(1).tolist(), float(ensemble_ok.mean())])
-        out["member_transfer"] = {
-            "records": n,
-            "accuracy": rows,
-            "rows": "attack crafted on member i",
-            "columns": [f"member {j}" for j in range(len(members))] + ["ensemble"],
-            "audit": AuditReport.merge(reports).to_dict(),  # member attacks are audited too
-        }
-        return out
+            done = self.craft_on(attack, contract, self.target(spec, device, i), x, y, ctx)
+            return done.delta, done.audit
 
-    def call_attack(self, attack, threat, clf, x_np, y_np, ctx) -> tuple[np.ndarray, AuditReport]:
-        """One audited attack call: snapshot input and modes, run, audit what came back."""
-        x = to_tensor(x_np, ctx.device).float()
-        y = to_tensor(y_np, ctx.device)
-        x_before, before = x.clone(), modes(clf)
-        delta = attack.run(clf, x, y, threat, ctx)
-        if not isinstance(delta, torch.Tensor):
-            raise TypeError(f"attack {attack.name!r} returned {type(delta).__name__}, not a tensor")
-        report = audit(x, x_before, delta, threat, ctx.info.fs, before, modes(clf))
-        return np.broadcast_to(delta.detach().float().cpu().numpy(), x.shape), report
+        member_attack = None if contract.threat.universal else attack_member
+        return ensemble_block(clf, x_np, x_adv, y_np, data.info.task, device, member_attack)
 
     def craft_universal(
-        self, attack, threat, clf, x_np, y_np, ctx, spec, weights_key
-    ) -> tuple[np.ndarray, AuditReport, dict]:
+        self, attack, contract, target, x_np, y_np, ctx, spec
+    ) -> tuple[Crafted, dict]:
         """Fit (or load) one δ for the source classifier, then audit it on the attacked records."""
         meta = {
             "attack": spec.attack,
             "attack_params": spec.attack_params,
-            "threat": threat.model_copy(update={"access": "white-box"}).model_dump(mode="json"),
+            "threat": contract.threat.model_copy(update={"access": "white-box"}).model_dump(
+                mode="json"
+            ),
             "seed": spec.seed,
-            "source_weights": weights_key,
+            "source_weights": self.classifier(target.spec, ctx.device)[1]["key"],
             "versions": plugin_versions(self.host, [("attacks", spec.attack)]),
         }
         path = self.home / "perturbations" / f"{digest(meta)}.safetensors"
-        if path.exists():
-            v = load_file(str(path))["delta"].to(ctx.device)
-            x = to_tensor(x_np, ctx.device).float()
-            report = audit(x, x.clone(), v, threat, ctx.info.fs, modes(clf), modes(clf))
-            delta = np.broadcast_to(v.float().cpu().numpy(), x.shape)
-            reused = True
+        v = load_universal(path, ctx.device)
+        if v is not None:
+            report = audit_stored(v, x_np, contract, ctx, target.module())
+            crafted = Crafted(
+                np.ascontiguousarray(np.broadcast_to(v.float().cpu().numpy(), x_np.shape)), report
+            )
         else:
-            delta, report = self.call_attack(attack, threat, clf, x_np, y_np, ctx)
-            v = torch.from_numpy(np.array(delta[:1]))
-            save_tensors(path, {"delta": v}, {"spec": json.dumps(meta, default=str)})
-            reused = False
-        stored = {"file": str(path), "reused": reused, **meta}
-        return np.ascontiguousarray(delta, np.float32), report, stored
+            crafted = self.craft_on(attack, contract, target, x_np, y_np, ctx)
+            save_tensors(
+                path,
+                {"delta": torch.from_numpy(np.array(crafted.delta[:1]))},
+                {"spec": json.dumps(meta, default=str)},
+            )
+        stored = {"file": str(path), "reused": v is not None, **meta}
+        return crafted, stored
 
     def save_artifact(self, spec, x_np, delta, ids, idx, info) -> str:
         """Keep a few attacked records (clean x and δ, mV) for plots; returns the file path."""
@@ -426,46 +441,6 @@ class Session:
         }
         save_tensors(path, tensors, meta)
         return str(path)
-
-    def certification(self, clf, x_np, y_np, task, device, batch: int = 16) -> dict[str, Any]:
-        """Certify the clean test records (a certified defense's own guarantee, in mV)."""
-        preds, radii = [], []
-        with eval_mode(clf):
-            for i in range(0, len(x_np), batch):
-                pred, radius = clf.certify(to_tensor(x_np[i : i + batch], device).float())
-                preds.append(pred)
-                radii.append(radius)
-        out = metrics.certified(np.concatenate(preds), np.concatenate(radii), y_np, task)
-        return {
-            **out,
-            "norm": getattr(clf, "certified_norm", "l2"),
-            "forward_passes_per_record": getattr(clf, "certify_passes", clf.info.forward_passes),
-        }
-
-    def warnings(self, clf, attack, x_np, y_np, task, device) -> list[str]:
-        """Honesty checks: vanishing/NaN gradients, randomized defenses attacked without EOT."""
-        out = []
-        x = to_tensor(x_np[:64], device).float().requires_grad_(True)
-        with eval_mode(clf):
-            loss = task_loss(clf(x), to_tensor(y_np[:64], device), task)
-            (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
-        if grad is None or not torch.isfinite(grad).all():
-            out.append(
-                "input gradient is missing or NaN: gradient-based attacks are meaningless here"
-            )
-        elif (grad.flatten(1).abs().sum(1) == 0).float().mean() > 0.5:
-            out.append("input gradient is zero for most records: possible gradient masking")
-        if (
-            not clf.info.deterministic
-            and clf.info.gradient != "eot"
-            and not getattr(attack, "eot", False)
-        ):
-            out.append(
-                f"randomized defense attacked by {attack.name!r} without EOT: robustness overstated"
-            )
-        if clf.info.gradient == "bpda":
-            out.append("a preprocessing step is attacked through BPDA (identity backward)")
-        return out
 
     def run_and_store(
         self, spec: RunSpec, force: bool = False, keep_going: bool = False
@@ -492,62 +467,7 @@ class Session:
                 "traceback": traceback.format_exc(limit=8),
             }
         if result["status"] == "done":
-            result["warnings"] += notes + self.consistency(result)
+            result["warnings"] += notes + consistency(self.host, self.store, result)
         self.store.add(result)
         result["warnings"] = result.get("warnings", []) + self.host.notify_result(result)
         return result
-
-    def consistency(self, result: dict[str, Any]) -> list[str]:
-        """Compare with stored cells on the same classifier and records: a weaker attack (one a
-        stronger attack's class lists in `stronger_than`) or a smaller budget of the same attack
-        must not do more damage; when it does, the stronger run is failing (gradient masking,
-        too few steps) and its robust number is overstated. An attack that already leaves no
-        record right is never called failing."""
-        mine, spec = summary_row(result), result["spec"]
-        varying = {"attack", "attack_params", "eps", "device", "data_dir", "eval_data_dir"}
-        base = {k: v for k, v in spec.items() if k not in varying}
-
-        def stronger(a: str, b: str) -> bool:
-            entry = self.host.entries["attacks"].get(a)
-            return entry is not None and b in getattr(entry.cls, "stronger_than", ())
-
-        out = []
-        same = {c: spec[c] for c in ("dataset", "model", "defense", "seed")}
-        for other in self.store.results(**same):
-            o = other["spec"]
-            if other["status"] != "done" or other["key"] == result["key"]:
-                continue
-            if {k: v for k, v in o.items() if k not in varying} != base:
-                continue
-            theirs = summary_row(other)
-            if mine["adversarial"] is None or theirs["adversarial"] is None:
-                continue
-            gap = mine["adversarial"] - theirs["adversarial"]  # > 0: the other did more damage
-            same_attack = (o["attack"], o["attack_params"]) == (
-                spec["attack"],
-                spec["attack_params"],
-            )
-            if abs(gap) <= CONSISTENCY_TOLERANCE:
-                continue
-            # the cell that did less damage; if its attack already left no record right, the
-            # metric gap is score saturation (e.g. tied AUC), not a failing attack
-            lesser = result if gap > 0 else other
-            if lesser["adversarial"].get("accuracy") == 0:
-                continue
-            weaker, strong = (o, spec) if gap > 0 else (spec, o)
-            if o["eps"] == spec["eps"] and stronger(strong["attack"], weaker["attack"]):
-                out.append(
-                    f"{weaker['attack']!r} does more damage than the stronger {strong['attack']!r}"
-                    f" at the same budget ({mine['metric']} {min(mine['adversarial'], theirs['adversarial']):.3f}"
-                    f" vs {max(mine['adversarial'], theirs['adversarial']):.3f}): the stronger "
-                    "attack is failing (gradient masking or too few steps)"
-                )
-            elif same_attack and isinstance(o["eps"], float) and isinstance(spec["eps"], float):
-                small, large = sorted((o, spec), key=lambda sp: sp["eps"])
-                if (gap > 0) == (large is spec) and o["eps"] != spec["eps"]:
-                    out.append(
-                        f"{spec['attack']!r} at the larger budget {large['eps']} mV does less damage"
-                        f" than at {small['eps']} mV ({mine['metric']}): robustness is not"
-                        " monotone in ε, a sign of a failing attack"
-                    )
-        return out

@@ -1,7 +1,8 @@
 """Every metric the arena reports, in one place (numpy in, plain floats out).
 
-Multilabel predictions threshold the sigmoid at 0.5; "correct" for a multilabel record means
-its whole predicted label set equals the true one.
+Multilabel predictions threshold the sigmoid at 0.5 (`macro_f1`), and at per-class thresholds
+tuned on validation where given (`macro_f1_tuned`); "correct" for a multilabel record means its
+whole predicted label set equals the true one.
 """
 
 from __future__ import annotations
@@ -37,8 +38,30 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def classification(logits: np.ndarray, y: np.ndarray, task: str, classes: tuple[str, ...]) -> dict:
-    """Accuracy, macro F1 and per-class F1; for multilabel also macro AUROC over present classes."""
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of multiclass logits (rows sum to 1)."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def class_scores(logits: np.ndarray, y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class scores and {0,1} labels `(n, C)` for AUROC: sigmoid logits (multilabel) or
+    one-vs-rest softmax probabilities (multiclass)."""
+    if task == "multilabel":
+        return logits, y.astype(np.int64)
+    return softmax(logits), np.eye(logits.shape[1], dtype=np.int64)[y.astype(np.int64)]
+
+
+def classification(
+    logits: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    classes: tuple[str, ...],
+    thresholds: list[float] | None = None,
+) -> dict:
+    """Accuracy, macro F1 and per-class F1 (multilabel at p > 0.5), macro AUROC over classes
+    with both outcomes (one-vs-rest for multiclass), and with `thresholds` (multilabel logit
+    cut-offs tuned on validation) the F1 at those thresholds as `macro_f1_tuned`."""
     pred = predict(logits, task)
     f1 = f1_per_class(y.astype(np.int64), pred, len(classes))
     out = {
@@ -46,14 +69,42 @@ def classification(logits: np.ndarray, y: np.ndarray, task: str, classes: tuple[
         "macro_f1": float(f1.mean()),
         "per_class_f1": dict(zip(classes, map(float, f1))),
     }
+    scores, onehot = class_scores(logits, y, task)
+    aucs = [auroc(scores[:, c], onehot[:, c]) for c in range(len(classes))]
+    valid = [a for a in aucs if not np.isnan(a)]
+    out["macro_auc"] = float(np.mean(valid)) if valid else float("nan")
+    out["auc_classes"] = len(valid)
     if task == "multilabel":
         out["accuracy"] = float((pred == y).all(axis=1).mean())  # exact label-set match
-        aucs = [auroc(logits[:, c], y[:, c]) for c in range(len(classes))]
-        valid = [a for a in aucs if not np.isnan(a)]
-        out["macro_auc"] = float(np.mean(valid)) if valid else float("nan")
-        out["auc_classes"] = len(valid)
+        if thresholds is not None:
+            tuned = f1_per_class(y.astype(np.int64), threshold(logits, thresholds), len(classes))
+            out["macro_f1_tuned"] = float(tuned.mean())
+            out["per_class_f1_tuned"] = dict(zip(classes, map(float, tuned)))
     else:
         out["accuracy"] = float((pred == y).mean())
+    return out
+
+
+def threshold(logits: np.ndarray, thresholds: list[float]) -> np.ndarray:
+    """Multilabel predictions at per-class logit cut-offs."""
+    return (logits > np.asarray(thresholds)[None, :]).astype(np.int64)
+
+
+def tune_thresholds(logits: np.ndarray, y: np.ndarray) -> list[float]:
+    """Per-class logit cut-offs maximising each class's F1 on (validation) records, the
+    PTB-XL benchmark convention; a class without positives or negatives keeps 0 (p = 0.5)."""
+    out = []
+    for c in range(logits.shape[1]):
+        s, t = logits[:, c].astype(np.float64), y[:, c].astype(bool)
+        if t.all() or not t.any():
+            out.append(0.0)
+            continue
+        cuts = np.unique(s)
+        mids = np.concatenate([[cuts[0] - 1.0], (cuts[1:] + cuts[:-1]) / 2])
+        pred = s[None, :] > mids[:, None]
+        tp = (pred & t).sum(1)
+        f1 = 2 * tp / (pred.sum(1) + t.sum())
+        out.append(float(mids[int(np.argmax(f1))]))
     return out
 
 

@@ -9,12 +9,9 @@ import csv
 import io
 import json
 import sqlite3
-import statistics
 import time
 from pathlib import Path
 from typing import Any
-
-from .metrics import robust_score
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
@@ -133,6 +130,7 @@ COLUMNS = (
     "adv_f1",
     "fooling_rate",
     "audit",
+    "gate",
     "error",
 )
 
@@ -154,8 +152,9 @@ def summary_row(result: dict[str, Any]) -> dict[str, Any]:
     """The flat view of a result used by tables and exports."""
     spec = result["spec"]
     clean, adv = result.get("clean") or {}, result.get("adversarial") or {}
-    metric = "macro_auc" if "macro_auc" in clean else "accuracy"
-    audit = result.get("audit")
+    task = result.get("task") or ("multilabel" if "macro_auc" in clean else "multiclass")
+    metric = "macro_auc" if task == "multilabel" else "accuracy"
+    audit, verdict = result.get("audit"), result.get("gate")
     return {
         "dataset": dataset_label(spec),
         "model": spec["model"],
@@ -173,6 +172,7 @@ def summary_row(result: dict[str, Any]) -> dict[str, Any]:
         "adv_f1": adv.get("macro_f1"),
         "fooling_rate": (result.get("fooling") or {}).get("fooling_rate"),
         "audit": "-" if audit is None else ("pass" if audit["passed"] else "VIOLATION"),
+        "gate": "-" if verdict is None else ("degenerate" if verdict["degenerate"] else "ok"),
         "error": result.get("error"),
     }
 
@@ -200,121 +200,3 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v).replace("|", "\\|")
-
-
-def variant_labels(results: list[dict[str, Any]], kind: str) -> list[str]:
-    """`kind`'s name per result, with its options shown when the results hold several option
-    sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
-    specs = [r["spec"] for r in results]
-    sets: dict[str, set[str]] = {}
-    for s in specs:
-        sets.setdefault(s[kind], set()).add(json.dumps(s.get(f"{kind}_params", {}), sort_keys=True))
-    labels = []
-    for s in specs:
-        options = s.get(f"{kind}_params", {})
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
-        labels.append(f"{s[kind]}({shown})" if len(sets[s[kind]]) > 1 and shown else s[kind])
-    return labels
-
-
-def rest(spec: dict[str, Any], *also: str) -> str:
-    """The spec fields, other than seed and where things run, that must match for cells to be
-    aggregated together (training, record cap, source, ...)."""
-    skip = {"seed", "device", "data_dir", "eval_data_dir", *also}
-    return json.dumps({k: v for k, v in spec.items() if k not in skip}, sort_keys=True)
-
-
-PIVOT_COLUMNS = ("clean F1", "attacked F1", "gap %", "clean AUC", "attacked AUC", "seeds")
-
-
-def pivot(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (dataset, model, defense, attack, ε) with mean ± std over seeds of clean and
-    attacked macro F1 and macro AUC, and the F1 gap in % of clean (the CPR seed's Table 1)."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    done = [r for r in results if r["status"] == "done"]
-    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
-    for r, (defense, attack) in zip(done, labels):
-        s = r["spec"]
-        key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]), rest(s))
-        groups.setdefault(key, []).append(r)
-    rows = []
-    for (dataset, model, defense, attack, eps, _), cells in groups.items():
-        clean_f1 = _values(cells, "clean", "macro_f1")
-        adv_f1 = _values(cells, "adversarial", "macro_f1")
-        gaps = [100 * (c - a) / c if c else float("nan") for c, a in zip(clean_f1, adv_f1)]
-        rows.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "defense": defense,
-                "attack": attack,
-                "eps_mv": json.loads(eps),
-                "clean F1": _mean_std(clean_f1),
-                "attacked F1": _mean_std(adv_f1),
-                "gap %": _mean_std(gaps),
-                "clean AUC": _mean_std(_values(cells, "clean", "macro_auc")),
-                "attacked AUC": _mean_std(_values(cells, "adversarial", "macro_auc")),
-                "seeds": sorted(c["spec"]["seed"] for c in cells),
-            }
-        )
-    return rows
-
-
-ROBUST_COLUMNS = ("ε grid (mV)", "clean ACC", "ACC_robust", "clean F1", "F1_robust", "seeds")
-
-
-def robust(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ACC_robust and F1_robust (METHODS.md §10) per (dataset, model, defense, attack), mean ±
-    std over seeds: each seed's curve is its clean score at ε = 0, then the attacked score at
-    every stored scalar budget of that attack (same options)."""
-    curves: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
-    done = [r for r in results if r["status"] == "done" and isinstance(r["spec"]["eps"], float)]
-    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
-    for r, (defense, attack) in zip(done, labels):
-        s = r["spec"]
-        key = (dataset_label(s), s["model"], defense, attack, rest(s, "eps"))
-        curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
-    rows = []
-    for (dataset, model, defense, attack, _), by_seed in curves.items():
-        scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
-        grid: list[float] = []
-        for cells in by_seed.values():
-            cells = sorted(
-                (c for c in cells if c["spec"]["eps"] > 0), key=lambda c: c["spec"]["eps"]
-            )
-            if not cells:
-                continue
-            grid = [0.0] + [c["spec"]["eps"] for c in cells]
-            for metric, got in scores.items():
-                clean = statistics.fmean(c["clean"][metric] for c in cells)
-                got.append(robust_score(grid, [clean] + [c["adversarial"][metric] for c in cells]))
-        if not scores["accuracy"]:
-            continue
-        clean_cells = [c for cells in by_seed.values() for c in cells]
-        rows.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "defense": defense,
-                "attack": attack,
-                "eps_mv": None,
-                "ε grid (mV)": grid,
-                "clean ACC": _mean_std(_values(clean_cells, "clean", "accuracy")),
-                "ACC_robust": _mean_std(scores["accuracy"]),
-                "clean F1": _mean_std(_values(clean_cells, "clean", "macro_f1")),
-                "F1_robust": _mean_std(scores["macro_f1"]),
-                "seeds": sorted(by_seed),
-            }
-        )
-    return rows
-
-
-def _values(cells: list[dict[str, Any]], part: str, metric: str) -> list[float]:
-    return [c[part].get(metric, float("nan")) for c in cells]
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    finite = [v for v in values if v == v]
-    if not finite:
-        return (float("nan"), float("nan"))
-    return (statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0)

@@ -1,14 +1,18 @@
 """Test helpers for plugin authors: hypothesis strategies and a conformance check that runs
-an attack through the core's own audit."""
+an attack through the core's own contract and audit (`run_audited`, as the engine does)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 from hypothesis import strategies as st
 from torch import nn
 
-from .audit import AuditReport, audit, modes
+from .attack_call import run_audited
+from .audit import AuditReport
+from .contract import build_contract
 from .protocols import AttackContext, Classifier, DatasetInfo, FitContext, Split
 from .specs import ThreatModel, TrainSpec
 
@@ -82,7 +86,16 @@ def toy_fit_context(
 
 
 def check_attack(
-    attack,
+    attack: Any, x: torch.Tensor, budget_mv: float | list[float], **options: Any
+) -> AuditReport:
+    """Run `attack` on `x` exactly as the engine does (the core's contract at `budget_mv`,
+    `expand_budget` included, one audited call) and return the core's audit report;
+    `options` are those of `run_attack`."""
+    return run_attack(attack, x, budget_mv, **options)[1]
+
+
+def run_attack(
+    attack: Any,
     x: torch.Tensor,
     budget_mv: float | list[float],
     classifier: Classifier | None = None,
@@ -90,23 +103,27 @@ def check_attack(
     task: str = "multiclass",
     n_classes: int = 3,
     seed: int = 0,
-) -> AuditReport:
-    """Run `attack` on `x` exactly as the engine does and return the core's audit report."""
-    leads = x.shape[1]
-    clf = classifier or tiny_classifier(leads, n_classes, seed)
-    threat = attack.threat_model(budget_mv)
+    train: Split | None = None,
+    val: Split | None = None,
+    y: torch.Tensor | None = None,
+    leads: tuple[str, ...] | None = None,
+) -> tuple[torch.Tensor, AuditReport, ThreatModel]:
+    """`check_attack`, also returning δ and the contract's threat model (for plugin tests)."""
+    n_leads = x.shape[1]
+    clf = classifier or tiny_classifier(n_leads, n_classes, seed)
     info = DatasetInfo(
         "conformance",
         task,
         tuple(f"c{i}" for i in range(n_classes)),
-        tuple(f"L{i}" for i in range(leads)),
+        leads or tuple(f"L{i}" for i in range(n_leads)),
         fs,
         x.shape[2],
     )
-    y = torch.randint(0, n_classes, (len(x),), generator=torch.Generator().manual_seed(seed))
-    if task == "multilabel":
-        y = nn.functional.one_hot(y, n_classes).float()
-    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed))
-    x_before, before = x.clone(), modes(clf)
-    delta = attack.run(clf, x, y, threat, ctx)
-    return audit(x, x_before, delta, threat, fs, before, modes(clf))
+    if y is None:
+        y = torch.randint(0, n_classes, (len(x),), generator=torch.Generator().manual_seed(seed))
+        if task == "multilabel":
+            y = nn.functional.one_hot(y, n_classes).float()
+    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train, val=val)
+    contract = build_contract(attack, budget_mv, info.leads)
+    done = run_audited(attack, clf, x, y, contract, ctx)
+    return done.delta, done.report, contract.threat

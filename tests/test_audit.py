@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from ecgarena.audit import AuditReport, audit, modes
+from ecgarena.constraints import energy_above
+from ecgarena.contract import BAND_TOLERANCE
 from ecgarena.specs import ThreatModel
 from ecgarena.testing import tiny_classifier
+from pydantic import ValidationError
 
 X = torch.randn(4, 2, 200)
 
@@ -66,12 +70,41 @@ def test_model_mode_change_is_flagged():
 
 
 def test_band_limit_check():
-    threat = ThreatModel(budget_mv=1.0, band_hz=10, band_margin_hz=5)
+    threat = ThreatModel(budget_mv=1.0, band_hz=10)  # judged above 10 + BAND_MARGIN_HZ = 20 Hz
     t = torch.arange(200) / 100.0
     low = (0.5 * torch.sin(2 * math.pi * 3 * t)).expand(4, 2, 200).contiguous()
     high = (0.5 * torch.sin(2 * math.pi * 30 * t)).expand(4, 2, 200).contiguous()
     assert run_audit(low, threat).passed
     assert failed(run_audit(high, threat)) == {"band limit"}
+
+
+def test_band_limit_is_judged_per_lead():
+    """A 40 Hz tone on one lead at 0.4 ε hides in the pooled share when the other leads carry
+    large low-frequency energy; the worst lead counts."""
+    x = torch.randn(4, 12, 1000)
+    t = torch.arange(1000) / 100.0
+    d = (0.5 * torch.sin(2 * math.pi * 2 * t)).expand(4, 12, 1000).clone()
+    d[:, 3] = 0.2 * torch.sin(2 * math.pi * 40 * t)
+    threat = ThreatModel(budget_mv=0.5, band_hz=15)
+    pooled = energy_above(d, 100.0, 25.0).max().item()
+    assert pooled < BAND_TOLERANCE  # what a pooled check would have let through
+    report = audit(x, x.clone(), d, threat, 100.0, [], [])
+    assert failed(report) == {"band limit"}
+    assert "worst lead (3)" in next(c.detail for c in report.checks if c.name == "band limit")
+
+
+def test_a_negligible_lead_has_no_band_to_judge():
+    t = torch.arange(1000) / 100.0
+    d = (0.2 * torch.sin(2 * math.pi * 2 * t)).expand(2, 2, 1000).clone()
+    d[:, 1] = 1e-9 * torch.sin(2 * math.pi * 45 * t)  # float dust, far below QUIET_LEAD·ε
+    x = torch.zeros(2, 2, 1000)
+    assert audit(x, x.clone(), d, ThreatModel(budget_mv=0.2, band_hz=15), 100.0, [], []).passed
+
+
+def test_tolerances_are_not_threat_model_fields():
+    for field in ("tolerance_mv", "band_tolerance", "band_margin_hz"):
+        with pytest.raises(ValidationError, match="Extra inputs"):
+            ThreatModel(budget_mv=0.1, **{field: 1.0})
 
 
 def test_universality():

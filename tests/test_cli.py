@@ -214,8 +214,12 @@ def test_results_pivot_over_seeds(tmp_path):
     )
     assert result.exit_code == 0, result.output
     out = invoke("results", "--pivot", "--attack", "fgsm", "--format", "json", "--home", tmp_path)
-    rows = json.loads(out.stdout)
-    assert len(rows) == 1 and rows[0]["seeds"] == [0, 1] and rows[0]["defense"] == "none"
+    view = json.loads(out.stdout)
+    rows = [r for r in view["rows"] if r["defense"] == "none"]
+    assert len(rows) == 1 and rows[0]["seed list"] == [0, 1] and rows[0]["seeds"] == 2
+    assert rows[0]["clean model"] in ("ok", "DEGENERATE (1 of 2)", "DEGENERATE (2 of 2)")
+    trivial_rows = [r for r in view["rows"] if r["defense"].startswith("trivial")]
+    assert len(trivial_rows) == 1 and view["left_out_violations"] == 0
     md = invoke("results", "--pivot", "--format", "md", "--home", tmp_path)
     assert "| clean F1 |" in md.output and "±" in md.output
     empty = invoke("results", "--pivot", "--attack", "nothing", "--home", tmp_path)

@@ -10,6 +10,7 @@ import types
 import ecgarena
 import pytest
 import torch
+from ecgarena.checks import consistency
 from ecgarena.engine import Session
 from ecgarena.host import Host
 from ecgarena.specs import RunSpec, TrainSpec
@@ -158,4 +159,21 @@ def test_weaker_attack_or_smaller_budget_doing_more_damage_is_flagged(host, tmp_
     stored = {**fgsm, "key": "made-up", "spec": {**fgsm["spec"], "eps": 0.5}}
     stored["adversarial"] = {**fgsm["adversarial"], "macro_auc": 0.999, "accuracy": 0.999}
     session.store.add(stored)
-    assert any("not monotone in ε" in w for w in session.consistency(fgsm))
+    assert any("not monotone in ε" in w for w in consistency(host, session.store, fgsm))
+
+
+def test_consistency_guard_reads_the_compared_metric(host, tmp_path):
+    """CPR's case: exact-match accuracy is 0 at both budgets but macro AUC rises from 0.162
+    (50 µV) to 0.392 (1 mV): a failing attack, flagged, not excused as saturation."""
+    session = Session(host, tmp_path)
+    small = session.run_and_store(RunSpec(attack="fgsm", eps=0.05, **SMALL))
+    small["adversarial"] = {**small["adversarial"], "macro_auc": 0.162, "accuracy": 0.0}
+    session.store.add({**small, "key": "stored-small"})
+    large = {**small, "key": "large", "spec": {**small["spec"], "eps": 1.0}}
+    large["adversarial"] = {**small["adversarial"], "macro_auc": 0.392, "accuracy": 0.0}
+    warned = consistency(host, session.store, large)
+    assert any("not monotone in ε" in w and "macro_auc 0.162 vs 0.392" in w for w in warned)
+    violating = {**large, "key": "v", "audit": {"passed": False, "checks": []}}
+    session.store.add(violating)  # a cell that broke its threat model is never compared
+    again = {**small, "key": "again"}
+    assert not any("1.0 mV" in w for w in consistency(host, session.store, again))

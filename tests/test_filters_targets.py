@@ -60,6 +60,7 @@ def test_precordial_profile_is_the_seed_budget():
     assert precordial_profile(0.2, LEADS, 0.5) == [0.1] * 7 + [0.2] * 5
     assert precordial_profile(0.2, ("MLII",), 0.5) == [0.2]
     assert PrecordialProfile(profile="uniform").expand_budget(0.2, LEADS) == 0.2
+    assert PrecordialProfile().expand_budget(0.2, ("MLII",)) == 0.2  # uniform: stays scalar
     assert PrecordialProfile(other_ratio=0.25).expand_budget(0.4, LEADS)[:7] == [0.1] * 7
 
 

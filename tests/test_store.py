@@ -63,7 +63,7 @@ def test_exports(tmp_path):
 
 
 def test_pivot_aggregates_seeds_mean_and_std():
-    from ecgarena.store import pivot
+    from ecgarena.views import pivot
 
     def cell(defense, seed, clean_f1, adv_f1):
         return {
@@ -87,15 +87,18 @@ def test_pivot_aggregates_seeds_mean_and_std():
             cell("cpr", 0, 0.5, 0.5),
             {"status": "failed", "spec": {}},
         ]
-    )
+    ).rows
     by = {r["defense"]: r for r in rows}
-    assert by["none"]["clean F1"] == pytest.approx((0.7, 0.1414213), rel=1e-5)
-    assert by["none"]["gap %"][0] == pytest.approx(50.0)
-    assert by["cpr"]["attacked AUC"] == (0.4, 0.0) and by["cpr"]["seeds"] == [0]
+    f1 = by["none"]["clean F1"]
+    assert (f1["mean"], f1["std"], f1["n"]) == pytest.approx((0.7, 0.1414213, 2), rel=1e-5)
+    assert by["none"]["gap %"]["mean"] == pytest.approx(50.0)
+    one = by["cpr"]["attacked AUC"]
+    assert one["mean"] == 0.4 and one["std"] is None  # one seed: n/a, never ± 0.000
+    assert by["cpr"]["seeds"] == 1 and by["cpr"]["seed list"] == [0]
 
 
 def test_robust_view_integrates_each_seed_curve_and_labels_variants():
-    from ecgarena.store import robust
+    from ecgarena.views import robust
 
     def cell(variant, seed, eps, adv_acc):
         spec = RunSpec(defense="dna", defense_params={"variant": variant}, eps=eps, seed=seed)
@@ -114,25 +117,25 @@ def test_robust_view_integrates_each_seed_curve_and_labels_variants():
             cell("fdec", 0, 0.05, 0.8),
             cell("fdec", 0, 0.1, 0.8),
         ]
-    )
+    ).rows
     by = {r["defense"]: r for r in rows}
     assert set(by) == {"dna(variant=cor)", "dna(variant=fdec)"}
     # cor: area = (0.8+0.4)/2·0.05 + (0.4+0)/2·0.05 = 0.04 → /0.1 = 0.4; sqrt(0.8·0.4)
-    assert by["dna(variant=cor)"]["ACC_robust"][0] == pytest.approx((0.8 * 0.4) ** 0.5)
-    assert by["dna(variant=fdec)"]["ACC_robust"][0] == pytest.approx(0.8)  # flat curve
+    assert by["dna(variant=cor)"]["ACC_robust"]["mean"] == pytest.approx((0.8 * 0.4) ** 0.5)
+    assert by["dna(variant=fdec)"]["ACC_robust"]["mean"] == pytest.approx(0.8)  # flat curve
     assert by["dna(variant=cor)"]["ε grid (mV)"] == [0.0, 0.05, 0.1]
 
 
 def test_pivot_never_merges_cells_that_differ_beyond_the_seed():
-    from ecgarena.store import pivot
+    from ecgarena.views import pivot
 
     cells = [
         result(RunSpec(seed=0, max_attack_records=24)),
         result(RunSpec(seed=1, max_attack_records=24)),
         result(RunSpec(seed=0, max_attack_records=60)),
     ]
-    rows = pivot(cells)
-    assert sorted(r["seeds"] for r in rows) == [[0], [0, 1]]
+    rows = pivot(cells).rows
+    assert sorted(r["seed list"] for r in rows) == [[0], [0, 1]]
 
 
 def test_results_filter_on_stored_columns(tmp_path):
@@ -144,3 +147,49 @@ def test_results_filter_on_stored_columns(tmp_path):
     assert len(store.results(defense="none")) == 2 and len(store.results()) == 3
     with pytest.raises(ValueError, match="cannot filter on \\['eps'\\]"):
         store.results(eps=0.05)
+
+
+def _curve_cell(defense, seed, eps, adv_acc, passed=True):
+    spec = RunSpec(defense=defense, eps=eps, seed=seed)
+    return {
+        "key": spec.key(),
+        "status": "done",
+        "spec": spec.model_dump(mode="json"),
+        "clean": {"accuracy": 0.8, "macro_f1": 0.6},
+        "adversarial": {"accuracy": adv_acc, "macro_f1": adv_acc / 2},
+        "audit": {"passed": passed, "checks": []},
+    }
+
+
+def test_robust_refuses_to_rank_rows_over_different_grids():
+    from ecgarena.errors import UserError
+    from ecgarena.views import robust
+
+    cells = [
+        _curve_cell("dna", 0, 0.05, 0.6),
+        _curve_cell("none", 0, 0.02, 0.5),
+        _curve_cell("none", 0, 0.05, 0.3),
+        _curve_cell("none", 0, 0.1, 0.1),
+    ]
+    with pytest.raises(UserError, match="different ε grids") as err:
+        robust(cells)
+    assert "[0.0, 0.05]" in str(err.value) and "[0.0, 0.02, 0.05, 0.1]" in str(err.value)
+    rows = robust(cells, grid=[0.05]).rows  # a grid both rows hold: comparable
+    assert {r["defense"]: r["ε grid (mV)"] for r in rows} == {
+        "dna": [0.0, 0.05],
+        "none": [0.0, 0.05],
+    }
+    with pytest.raises(UserError, match="no stored cell at ε \\[0.02\\]"):
+        robust(cells, grid=[0.02, 0.05])
+
+
+def test_robust_single_seed_is_n_a_and_violations_are_left_out():
+    from ecgarena.views import robust
+
+    cells = [_curve_cell("none", 0, 0.05, 0.4), _curve_cell("none", 0, 0.1, 0.2)]
+    cells += [_curve_cell("bad", 0, e, 0.8, passed=False) for e in (0.05, 0.1)]
+    view = robust(cells)
+    assert [r["defense"] for r in view.rows] == ["none"] and view.left_out == 2
+    assert "left out" in view.note()
+    row = view.rows[0]
+    assert row["ACC_robust"]["std"] is None and row["seeds"] == 1

@@ -64,7 +64,9 @@ class AdversarialDistillation(BaseModel):
         teacher_summary = fit_classifier(
             teacher,
             ctx,
-            loss=lambda clf, x, y: task_loss(clf(x) / temp, y, task),
+            loss=lambda clf, x, y, class_weight=None: task_loss(
+                clf(x) / temp, y, task, class_weight
+            ),
             description="train teacher",
         )
         teacher.requires_grad_(False).eval()

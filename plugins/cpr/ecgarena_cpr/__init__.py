@@ -84,12 +84,18 @@ class CPRDefense(BaseModel):
         swap = self.variant == "full"
         invariance = self.variant in ("full", "no-consistency")
 
-        def loss(clf: Classifier, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        def loss(
+            clf: Classifier,
+            x: torch.Tensor,
+            y: torch.Tensor,
+            mask: torch.Tensor,
+            class_weight: torch.Tensor | None = None,  # the core's class balance (TrainSpec)
+        ):
             net: CPRNet = clf.net
             xs = clf.standardize(x)
             z_c = net.content(xs)
             z_s = net.style(xs) if style_path else torch.zeros_like(z_c)
-            total = task_loss(net.head(z_c), y, task)
+            total = task_loss(net.head(z_c), y, task, class_weight)
             x_hat = net.decoder(torch.cat([z_c, z_s], 1))
             total = total + self.w_rec * masked_reconstruction(xs, x_hat, mask, self.w_background)
             if style_path:
@@ -97,7 +103,9 @@ class CPRDefense(BaseModel):
             if swap and len(x) > 1:
                 perm = torch.randperm(len(x), generator=gen, device=x.device)
                 z_t = net.content(net.decoder(torch.cat([z_c, z_s[perm]], 1)))
-                consistency = F.mse_loss(z_t, z_c.detach()) + task_loss(net.head(z_t), y, task)
+                consistency = F.mse_loss(z_t, z_c.detach()) + task_loss(
+                    net.head(z_t), y, task, class_weight
+                )
                 total = total + self.w_swap * consistency
             if invariance:
                 delta = fgsm(clf, x, y, threat, task).detach()

@@ -107,10 +107,16 @@ class DNA(BaseModel):
         task, lam, k = ctx.info.task, self.decorrelate_weight, self.projection_dim
         gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
 
-        def loss(member: Member, x: torch.Tensor, y: torch.Tensor, earlier: torch.Tensor):
+        def loss(
+            member: Member,
+            x: torch.Tensor,
+            y: torch.Tensor,
+            earlier: torch.Tensor,
+            class_weight: torch.Tensor | None = None,  # as the first member's default loss
+        ):
             logits, feats = member.logits_and_features(x)
             dec = decorrelation_loss(feats, earlier.unbind(1), k, generator=gen)
-            return task_loss(logits, y, task) + lam * dec
+            return task_loss(logits, y, task, class_weight) + lam * dec
 
         stored: list[np.ndarray] = []
         summaries = []

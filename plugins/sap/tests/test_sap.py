@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ecgarena.audit import audit, modes
 from ecgarena.gradients import per_sample_loss, pgd
 from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, DatasetInfo
-from ecgarena.testing import budgets, check_attack, signals, tiny_classifier
+from ecgarena.protocols import DatasetInfo
+from ecgarena.testing import budgets, check_attack, run_attack, signals, tiny_classifier
 from ecgarena_sap import SAPAttack
 from ecgarena_sap.smoothing import (
     SIGMAS,
@@ -34,15 +33,7 @@ def _info(leads: int, time: int, fs: float, task: str = "multiclass") -> Dataset
 
 def _run(attack, x, budget, fs, seed=0, clf=None, y=None):
     """The attack run as the engine runs it (as `check_attack`), returning δ and the audit."""
-    leads = x.shape[1]
-    clf = clf or tiny_classifier(leads, 3, seed)
-    if y is None:
-        y = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(seed))
-    threat = attack.threat_model(budget)
-    ctx = AttackContext(_info(leads, x.shape[2], fs), x.device, torch.Generator().manual_seed(seed))
-    x_before, before = x.clone(), modes(clf)
-    delta = attack.run(clf, x, y, threat, ctx)
-    return delta, audit(x, x_before, delta, threat, fs, before, modes(clf)), threat
+    return run_attack(attack, x, budget, clf, fs, seed=seed, y=y)
 
 
 def _total_variation(kernel: torch.Tensor) -> float:

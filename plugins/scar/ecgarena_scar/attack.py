@@ -30,9 +30,6 @@ class SCARAttack(BandOptions, PrecordialProfile):
         0.8, gt=0, le=1, description="stop once the held-out flip rate reaches it"
     )
     fit_split: Literal["train", "val"] = Field("train", description="split v is fitted on")
-    band_tolerance: float = Field(
-        0.02, ge=0, le=1, description="energy share allowed above cut-off + 10 Hz (audit)"
-    )
     seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
     _report: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -46,7 +43,6 @@ class SCARAttack(BandOptions, PrecordialProfile):
             norm="linf",
             budget_mv=budget_mv,
             band_hz=self.cutoff_hz,
-            band_tolerance=self.band_tolerance,
             universal=True,
         )
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ecgarena.audit import audit, modes
 from ecgarena.constraints import energy_above
 from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, DatasetInfo, FitContext, Split
+from ecgarena.protocols import DatasetInfo, FitContext, Split
 from ecgarena.specs import TrainSpec
-from ecgarena.testing import TinyNet, budgets, tiny_classifier
+from ecgarena.testing import TinyNet, budgets, run_attack, tiny_classifier
 from ecgarena_scar import HybridTraining, SCARAttack, SCARTraining
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,11 +50,20 @@ def _split(n, leads, time, task, n_classes, seed) -> Split:
 
 def _attack_run(attack, budget, info, train, val, x, y, clf, seed=0):
     """Run an attack exactly as the engine does (splits in the context) and audit it."""
-    threat = attack.threat_model(budget)
-    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train, val=val)
-    x_before, before = x.clone(), modes(clf)
-    delta = attack.run(clf, x, y, threat, ctx)
-    return delta, audit(x, x_before, delta, threat, info.fs, before, modes(clf)), threat
+    return run_attack(
+        attack,
+        x,
+        budget,
+        clf,
+        info.fs,
+        info.task,
+        len(info.classes),
+        seed,
+        train,
+        val,
+        y,
+        info.leads,
+    )
 
 
 # --- lead profile ------------------------------------------------------------------------
@@ -72,8 +80,9 @@ def test_precordial_profile_of_the_seed():
     assert attack.expand_budget(0.2, PTBXL) == pytest.approx([0.1] * 7 + [0.2] * 5)
     mixed_case = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "v2", "V3", "V4", "V5", "v6")
     assert attack.expand_budget(0.2, mixed_case) == pytest.approx([0.1] * 7 + [0.2] * 5)
-    assert attack.expand_budget(0.2, ("MLII",)) == pytest.approx([0.2])
-    assert attack.expand_budget(0.3, ("I", "II")) == pytest.approx([0.3, 0.3])
+    # no V2–V6: ε on every lead, kept a scalar so an ℓ2 budget stays whole-record
+    assert attack.expand_budget(0.2, ("MLII",)) == 0.2
+    assert attack.expand_budget(0.3, ("I", "II")) == 0.3
     assert SCARAttack(profile="uniform").expand_budget(0.2, PTBXL) == 0.2
     assert SCARAttack(other_ratio=0.25).expand_budget(0.4, PTBXL) == pytest.approx(
         [0.1] * 7 + [0.4] * 5
@@ -229,9 +238,11 @@ def test_scar_attack_without_splits_fits_on_the_attacked_records():
     assert attack.report["fit_split"] == "attacked records"
 
 
-def test_clipping_breaks_the_band_check():
+def test_clipping_breaks_the_band_check(monkeypatch):
     """`clip` with large steps against a tiny budget saturates v, whose clipped corners carry
-    energy above the band: with a strict tolerance the audit's band check fails."""
+    energy above the band: with a strict core tolerance the audit's band check fails."""
+    import ecgarena.audit
+
     fs, time = 100.0, 1000
     leads = ("I", "II")
     info = _info(leads, time, fs)
@@ -242,16 +253,16 @@ def test_clipping_breaks_the_band_check():
         attack = SCARAttack(epochs=2, step=2.0, seed=0, **options)
         return _attack_run(attack, 0.01, info, train, None, x, y, tiny_classifier(2, 3, 0))
 
-    delta, report, _ = run(projection="clip", band_tolerance=1e-9)
+    smooth, ok, _ = run()  # the band-limited projection passes the core's own tolerance
+    assert ok.passed, ok.violations
+    monkeypatch.setattr(ecgarena.audit, "BAND_TOLERANCE", 1e-9)
+    delta, report, _ = run(projection="clip")
     failed = {c.name for c in report.checks if not c.passed}
     assert report.passed is False
     assert failed == {"band limit"}, report.violations
     assert torch.any(delta.abs() == 0.01)  # clipping is active
-    again, report2, _ = run(projection="clip", band_tolerance=1e-9)
+    again, report2, _ = run(projection="clip")
     assert torch.equal(delta, again) and report2.violations == report.violations
-    # the band-limited projection keeps v far inside the band, and passes the default tolerance
-    smooth, ok, _ = run()
-    assert ok.passed, ok.violations
     assert _share(delta, fs, 25.0) > 10 * _share(smooth, fs, 25.0)
 
 

@@ -39,7 +39,6 @@ class UniversalDeepFool(PrecordialProfile):
     post_filter: bool = Field(True, description="low-pass then clip the finished v")
     cutoff_hz: float = Field(15.0, gt=0, description="post-filter cut-off (Hz)")
     order: int = Field(4, ge=1, le=10, description="post-filter Butterworth order")
-    band_tolerance: float = Field(0.02, ge=0, le=1)
     fit_split: Literal["train", "val"] = "train"
     max_records: int | None = Field(None, ge=1, description="fit on at most N records")
     seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
@@ -55,7 +54,6 @@ class UniversalDeepFool(PrecordialProfile):
             norm=self.norm,
             budget_mv=budget_mv,
             band_hz=self.cutoff_hz if self.post_filter else None,
-            band_tolerance=self.band_tolerance,
             universal=True,
         )
 

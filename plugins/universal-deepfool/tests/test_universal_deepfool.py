@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 from ecgarena import Classifier
-from ecgarena.audit import audit, modes
 from ecgarena.constraints import l2_norms
 from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, DatasetInfo, Split
-from ecgarena.testing import budgets, signals, tiny_classifier
+from ecgarena.protocols import DatasetInfo, Split
+from ecgarena.testing import budgets, run_attack, signals, tiny_classifier
 from ecgarena_universal_deepfool import UniversalDeepFool
 from ecgarena_universal_deepfool.deepfool import decision, deepfool, same
 from hypothesis import assume, given, settings
@@ -44,17 +43,7 @@ def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
 
 def _run(attack, x, budget, fs=100.0, task="multiclass", seed=0, clf=None, train=None):
     """The attack run as the engine runs it (as `check_attack`), returning δ and the audit."""
-    leads, n = x.shape[1], len(x)
-    clf = clf or tiny_classifier(leads, 3, seed)
-    y = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(seed))
-    if task == "multilabel":
-        y = nn.functional.one_hot(y, 3).float()
-    threat = attack.threat_model(budget)
-    info = _info(leads, x.shape[2], fs, task)
-    ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train)
-    x_before, before = x.clone(), modes(clf)
-    delta = attack.run(clf, x, y, threat, ctx)
-    return delta, audit(x, x_before, delta, threat, fs, before, modes(clf)), threat
+    return run_attack(attack, x, budget, clf, fs, task, seed=seed, train=train)
 
 
 # --- DeepFool ----------------------------------------------------------------------------

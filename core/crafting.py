@@ -1,0 +1,112 @@
+"""Crafting a cell's perturbation: the attack in batches under the core's contract, each call
+audited, in this process or (`--isolate`) in a separate one; universal perturbations are
+fitted once, stored with their spec and reused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from .attack_call import audit_returned, contract_check, run_audited
+from .audit import AuditReport, audit, modes
+from .contract import Contract
+from .isolate import craft_isolated
+from .protocols import AttackContext
+from .specs import RunSpec
+from .training import to_tensor
+
+ATTACK_BATCH = 128
+
+
+@dataclass(frozen=True)
+class Target:
+    """The classifier an attack is crafted on: its spec (so an isolated process can rebuild
+    it), the live module, and how to drop it when an attack replaced parts of it."""
+
+    spec: RunSpec
+    get: Callable[[], nn.Module]
+    forget: Callable[[], None]
+    member: int | None = None
+
+    def module(self) -> nn.Module:
+        clf = self.get()
+        return clf if self.member is None else clf.members[self.member]
+
+
+@dataclass(frozen=True)
+class Crafted:
+    """δ for every attacked record (broadcast), the merged audit, the attack's own report."""
+
+    delta: np.ndarray
+    audit: AuditReport
+    report: dict[str, Any] | None = None
+
+
+def report_of(attack: Any) -> dict[str, Any] | None:
+    """A JSON-ready copy of the attack's report, if it keeps one."""
+    report = getattr(attack, "report", None)
+    return json.loads(json.dumps(report, default=str)) if report else None
+
+
+def craft_batches(
+    attack: Any,
+    contract: Contract,
+    target: Target,
+    x_np: np.ndarray,
+    y_np: np.ndarray,
+    ctx: AttackContext,
+    isolate_home: Path | None = None,
+) -> Crafted:
+    """Attack `ATTACK_BATCH` records per call; each call is audited. With `isolate_home` the
+    calls run in a child process that rebuilds the classifier from the cached weights there."""
+    deltas, reports = [], []
+    if isolate_home is not None:
+        returned, report = craft_isolated(
+            isolate_home, target.spec, target.member, contract.threat, x_np, y_np, ATTACK_BATCH
+        )
+        for i, delta in enumerate(returned):
+            x = to_tensor(x_np[i * ATTACK_BATCH : (i + 1) * ATTACK_BATCH], ctx.device).float()
+            d = torch.from_numpy(delta)
+            reports.append(audit_returned(x, d, contract, ctx.info.fs, target.module()))
+            deltas.append(np.broadcast_to(d.float().numpy(), x.shape))
+    else:
+        for i in range(0, len(x_np), ATTACK_BATCH):
+            x = to_tensor(x_np[i : i + ATTACK_BATCH], ctx.device).float()
+            y = to_tensor(y_np[i : i + ATTACK_BATCH], ctx.device)
+            done = run_audited(attack, target.module(), x, y, contract, ctx)
+            if not done.intact:
+                target.forget()
+            reports.append(done.report)
+            deltas.append(np.broadcast_to(done.delta.float().cpu().numpy(), x.shape))
+        report = report_of(attack)
+    delta = np.concatenate(deltas).astype(np.float32) if deltas else np.zeros_like(x_np)
+    return Crafted(delta, AuditReport.merge(reports), report)
+
+
+def load_universal(path: Path, device: torch.device) -> torch.Tensor | None:
+    """A stored universal δ, or None when absent or unreadable (then it is fitted again)."""
+    if not path.exists():
+        return None
+    try:
+        return load_file(str(path))["delta"].to(device)
+    except (SafetensorError, KeyError, OSError):
+        return None
+
+
+def audit_stored(
+    v: torch.Tensor, x_np: np.ndarray, contract: Contract, ctx: AttackContext, clf: nn.Module
+) -> AuditReport:
+    """Audit a stored universal δ against this cell's contract on the attacked records."""
+    x = to_tensor(x_np, ctx.device).float()
+    report = audit(x, x.clone(), v, contract.threat, ctx.info.fs, modes(clf), modes(clf))
+    report.checks.append(contract_check(contract))
+    return report

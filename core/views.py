@@ -1,0 +1,262 @@
+"""Aggregate views over stored cells: the pivot (the CPR seed's Table 1) and ACC_robust.
+
+Both aggregate only cells that differ in nothing but the seed, leave out cells that broke
+their threat model (and say how many), mark degenerate clean models, and add the trivial
+baseline's row. A single seed shows its bootstrap interval, never "± 0.000".
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+from .metrics import robust_score
+from .store import dataset_label
+
+
+@dataclass
+class View:
+    """The rows of an aggregate view and what was left out of it."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    left_out: int = 0  # cells that violated their threat model
+
+    def note(self) -> str:
+        return (
+            f"{self.left_out} cell(s) that violated their threat model left out "
+            "(--include-violations keeps them)"
+            if self.left_out
+            else ""
+        )
+
+
+def aggregate(values: list[float], ci: list[float] | None = None) -> dict[str, Any]:
+    """Mean over seeds with its std (None for one seed), the seed count, and for one seed the
+    cell's bootstrap interval."""
+    finite = [v for v in values if v is not None and v == v]
+    if not finite:
+        return {"mean": None, "std": None, "n": 0, "ci": None}
+    one = len(finite) == 1
+    return {
+        "mean": statistics.fmean(finite),
+        "std": None if one else statistics.stdev(finite),
+        "n": len(finite),
+        "ci": ci if one else None,
+    }
+
+
+def variant_labels(results: list[dict[str, Any]], kind: str) -> list[str]:
+    """`kind`'s name per result, with its options shown when the results hold several option
+    sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
+    specs = [r["spec"] for r in results]
+    sets: dict[str, set[str]] = {}
+    for s in specs:
+        sets.setdefault(s[kind], set()).add(json.dumps(s.get(f"{kind}_params", {}), sort_keys=True))
+    labels = []
+    for s in specs:
+        options = s.get(f"{kind}_params", {})
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        labels.append(f"{s[kind]}({shown})" if len(sets[s[kind]]) > 1 and shown else s[kind])
+    return labels
+
+
+def rest(spec: dict[str, Any], *also: str) -> str:
+    """The spec fields, other than seed and where things run, that must match for cells to be
+    aggregated together (training, record cap, source, ...)."""
+    skip = {"seed", "device", "data_dir", "eval_data_dir", *also}
+    return json.dumps({k: v for k, v in spec.items() if k not in skip}, sort_keys=True)
+
+
+def usable(results: list[dict[str, Any]], include_violations: bool) -> tuple[list, int]:
+    """Finished cells, without those that violated their threat model unless asked."""
+    done = [r for r in results if r["status"] == "done"]
+    kept = [r for r in done if include_violations or (r.get("audit") or {}).get("passed", True)]
+    return kept, len(done) - len(kept)
+
+
+def clean_model(cells: list[dict[str, Any]]) -> str:
+    """`ok`, or `DEGENERATE` with how many of the seeds' clean models failed the gate."""
+    bad = sum(bool((c.get("gate") or {}).get("degenerate")) for c in cells)
+    gated = sum(c.get("gate") is not None for c in cells)
+    if not gated:
+        return "-"
+    return "ok" if not bad else f"DEGENERATE ({bad} of {len(cells)})"
+
+
+def _metric(cells: list[dict[str, Any]], part: str, metric: str) -> dict[str, Any]:
+    values = [c[part].get(metric) for c in cells]
+    ci = ((cells[0].get("intervals") or {}).get(part) or {}).get(metric)
+    return aggregate(values, ci)
+
+
+PIVOT_COLUMNS = (
+    "clean F1",
+    "attacked F1",
+    "gap %",
+    "clean F1 (tuned)",
+    "clean AUC",
+    "attacked AUC",
+    "seeds",
+    "clean model",
+)
+
+
+def pivot(results: list[dict[str, Any]], include_violations: bool = False) -> View:
+    """One row per (dataset, model, defense, attack, ε) with clean and attacked macro F1 (at
+    0.5, and with val-tuned thresholds) and macro AUC over seeds, the F1 gap in % of clean,
+    and one trivial-baseline row per dataset and evaluated record set."""
+    done, left_out = usable(results, include_violations)
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    trivial: dict[str, dict[str, Any]] = {}
+    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
+    for r, (defense, attack) in zip(done, labels):
+        s = r["spec"]
+        key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]), rest(s))
+        groups.setdefault(key, []).append(r)
+        if r.get("trivial"):
+            records = f"{dataset_label(s)} ({r['clean'].get('n')} records)"
+            trivial.setdefault(records, r["trivial"])
+    rows = []
+    for (dataset, model, defense, attack, eps, _), cells in groups.items():
+        clean_f1 = [c["clean"].get("macro_f1") for c in cells]
+        adv_f1 = [c["adversarial"].get("macro_f1") for c in cells]
+        gaps = [100 * (c - a) / c if c else None for c, a in zip(clean_f1, adv_f1)]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "defense": defense,
+                "attack": attack,
+                "eps_mv": json.loads(eps),
+                "clean F1": _metric(cells, "clean", "macro_f1"),
+                "attacked F1": _metric(cells, "adversarial", "macro_f1"),
+                "gap %": aggregate(gaps),
+                "clean F1 (tuned)": _metric(cells, "clean", "macro_f1_tuned"),
+                "clean AUC": _metric(cells, "clean", "macro_auc"),
+                "attacked AUC": _metric(cells, "adversarial", "macro_auc"),
+                "seeds": len(cells),
+                "seed list": sorted(c["spec"]["seed"] for c in cells),
+                "clean model": clean_model(cells),
+            }
+        )
+    for records, t in trivial.items():
+        f1, auc = aggregate([t["macro_f1"]]), aggregate([t["macro_auc"]])
+        rows.append(
+            {
+                "dataset": records,
+                "model": "-",
+                "defense": f"trivial: {t['predictor']}",
+                "attack": "-",
+                "eps_mv": None,
+                "clean F1": f1,
+                "attacked F1": f1,
+                "gap %": aggregate([0.0]),
+                "clean F1 (tuned)": f1,
+                "clean AUC": auc,
+                "attacked AUC": auc,
+                "seeds": 0,
+                "seed list": [],
+                "clean model": "trivial",
+            }
+        )
+    return View(rows, left_out)
+
+
+ROBUST_COLUMNS = (
+    "ε grid (mV)",
+    "clean ACC",
+    "ACC_robust",
+    "clean F1",
+    "F1_robust",
+    "seeds",
+    "clean model",
+)
+
+
+def _curves(done: list[dict[str, Any]]) -> dict[tuple, dict[int, list[dict[str, Any]]]]:
+    """Cells per (dataset, model, defense, attack, rest) and seed, scalar budgets only."""
+    curves: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
+    labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
+    for r, (defense, attack) in zip(done, labels):
+        s = r["spec"]
+        key = (dataset_label(s), s["model"], defense, attack, rest(s, "eps"))
+        curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
+    return curves
+
+
+def _grid(key: tuple, by_seed: dict[int, list[dict[str, Any]]], grid: list[float] | None):
+    """Each seed's cells on the row's ε grid: `grid` when given (every seed must hold it),
+    else the stored budgets, which must be the same for every seed."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for seed, cells in by_seed.items():
+        have = {c["spec"]["eps"]: c for c in cells if c["spec"]["eps"] > 0}
+        wanted = sorted(have) if grid is None else sorted(e for e in grid if e > 0)
+        missing = [e for e in wanted if e not in have]
+        if missing:
+            raise UserError(
+                f"{key[2]}/{key[3]} seed {seed} has no stored cell at ε {missing} mV "
+                f"(stored: {sorted(have)})"
+            )
+        out[seed] = [have[e] for e in wanted]
+    grids = {tuple(c["spec"]["eps"] for c in cells) for cells in out.values()}
+    if len(grids) > 1:
+        raise UserError(
+            f"{key[2]}/{key[3]}: seeds were run over different ε grids {sorted(grids)}; "
+            "pass --grid with budgets every seed has"
+        )
+    return out
+
+
+def robust(
+    results: list[dict[str, Any]],
+    include_violations: bool = False,
+    grid: list[float] | None = None,
+) -> View:
+    """ACC_robust and F1_robust (METHODS.md §10) per (dataset, model, defense, attack), mean ±
+    std over seeds: each seed's curve is its clean score at ε = 0, then the attacked score at
+    every budget of the grid. Rows on one dataset and attack are ranked against each other, so
+    they must share one ε grid; otherwise this refuses and names the grids."""
+    done, left_out = usable(results, include_violations)
+    done = [r for r in done if isinstance(r["spec"]["eps"], float)]
+    rows, grids = [], {}
+    for key, by_seed in _curves(done).items():
+        per_seed = {s: c for s, c in _grid(key, by_seed, grid).items() if c}
+        if not per_seed:
+            continue
+        eps = [0.0] + [c["spec"]["eps"] for c in next(iter(per_seed.values()))]
+        grids.setdefault((key[0], key[3]), {})[f"{key[1]}/{key[2]}"] = eps
+        scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
+        for cells in per_seed.values():
+            for metric, got in scores.items():
+                clean = statistics.fmean(c["clean"][metric] for c in cells)
+                got.append(robust_score(eps, [clean] + [c["adversarial"][metric] for c in cells]))
+        cells = [c for seed_cells in per_seed.values() for c in seed_cells]
+        firsts = [seed_cells[0] for seed_cells in per_seed.values()]  # one clean model a seed
+        rows.append(
+            {
+                "dataset": key[0],
+                "model": key[1],
+                "defense": key[2],
+                "attack": key[3],
+                "eps_mv": None,
+                "ε grid (mV)": eps,
+                "clean ACC": _metric(firsts, "clean", "accuracy"),
+                "ACC_robust": aggregate(scores["accuracy"]),
+                "clean F1": _metric(firsts, "clean", "macro_f1"),
+                "F1_robust": aggregate(scores["macro_f1"]),
+                "seeds": len(per_seed),
+                "seed list": sorted(per_seed),
+                "clean model": clean_model(cells),
+            }
+        )
+    for (dataset, attack), by_row in grids.items():
+        if len({tuple(g) for g in by_row.values()}) > 1:
+            shown = "; ".join(f"{row} {g}" for row, g in by_row.items())
+            raise UserError(
+                f"ACC_robust rows on {dataset} under {attack!r} use different ε grids and "
+                f"cannot be ranked: {shown}. Pass --grid with budgets every row has, or filter."
+            )
+    return View(rows, left_out)
