@@ -10,7 +10,7 @@ import pytest
 # Tests run with the first-party plugins only, whatever else is installed.
 os.environ["ECGARENA_PLUGINS"] = (
     "basic-models,basic-attacks,basic-defenses,sap,scar,universal-deepfool,randomized-smoothing,"
-    "adversarial-distillation,cpr,caslcnet,dna"
+    "adversarial-distillation,cpr,caslcnet,dna,autoattack"
 )
 os.environ.pop("ECGARENA_DISABLE_PLUGINS", None)
 
