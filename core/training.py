@@ -110,8 +110,12 @@ def predict_logits(
 def validation_score(
     logits: np.ndarray, y: np.ndarray, task: str, classes: tuple[str, ...]
 ) -> float:
-    """The early-stopping metric: macro AUROC (multilabel) or macro F1 (multiclass)."""
+    """The early-stopping metric: macro AUROC (multilabel; macro F1 when no class has both
+    labels) or macro F1 (multiclass, even where `metrics.classification` also reports a
+    one-vs-rest AUROC: that saturates at 1.0 long before the decisions are right)."""
     m = metrics.classification(logits, y, task, classes)
+    if task != "multilabel":
+        return m["macro_f1"]
     auc = m.get("macro_auc", float("nan"))
     return m["macro_f1"] if np.isnan(auc) else auc
 
@@ -250,7 +254,9 @@ def fit_classifier(
         "patience_auto": spec.patience is None,
         "stopped": "early stopping" if stopped_early else "epoch cap",
         "stopped_early": stopped_early,
-        "val_metric": "macro_auc (macro_f1 when AUROC is undefined)",
+        "val_metric": (
+            "macro_auc (macro_f1 when AUROC is undefined)" if task == "multilabel" else "macro_f1"
+        ),
         "best_val_score": float(best),
         "schedule": schedule_summary(spec, patience),
         "lr_final": float(history[-1]["lr"]) if history else float(spec.lr),

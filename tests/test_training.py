@@ -291,3 +291,13 @@ def test_recipes_state_valid_early_stopping_train_sections():
         assert spec.schedule != "none" and spec.class_balance, name
     # zero-shot reuses the weights of cpr_table1: the same training spec
     assert recipes["cpr_zeroshot.toml"]["train"] == recipes["cpr_table1.toml"]["train"]
+
+
+def test_validation_metric_is_macro_auc_for_multilabel_and_macro_f1_for_multiclass():
+    # multiclass: perfectly ranked scores but every argmax wrong → F1 0, not AUROC 1
+    logits = np.array([[0.0, 0.2], [0.0, 0.1], [0.0, 0.4], [0.0, 0.3]])
+    y = np.array([0, 0, 1, 1])
+    assert training.validation_score(logits, y, "multiclass", ("a", "b")) < 0.7
+    ml = np.array([[2.0, -1.0], [-1.0, 2.0], [1.0, 1.0], [-2.0, -2.0]])
+    yl = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.float32)
+    assert training.validation_score(ml, yl, "multilabel", ("a", "b")) == pytest.approx(1.0)
