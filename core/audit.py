@@ -119,11 +119,13 @@ def audit(
 
 def band_check(d: torch.Tensor, eps: torch.Tensor, band_hz: float, fs: float) -> Check:
     """The worst lead's energy share above band + margin; leads whose δ is negligible next to
-    their budget (RMS below `QUIET_LEAD`·ε) carry no spectrum worth judging."""
+    their budget (RMS below `QUIET_LEAD`·ε, and never above the 1e-5 mV float slack) carry no
+    spectrum worth judging."""
     cutoff = band_hz + BAND_MARGIN_HZ
     share = energy_above(d, fs, cutoff, per_lead=True)
     rms = d.pow(2).mean(dim=2).sqrt()
-    share = torch.where(rms >= QUIET_LEAD * eps.view(1, -1), share, torch.zeros_like(share))
+    quiet = torch.clamp(QUIET_LEAD * eps.view(1, -1), min=BUDGET_TOLERANCE_MV)  # ≥ 10 nV
+    share = torch.where(rms >= quiet, share, torch.zeros_like(share))
     worst = share.amax(dim=0)
     lead = int(worst.argmax())
     return Check(

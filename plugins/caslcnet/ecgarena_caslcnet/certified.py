@@ -68,10 +68,13 @@ def fit_linf_dist(
     p_end: float,
     ramp: tuple[float, float],
     description: str,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
-    """Train with the v1 hinge loss at ε_train for all epochs (no early stopping: the ℓp schedule
-    makes earlier epochs incomparable) and keep the final weights, deployed at p = ∞."""
+    """Train with the v1 hinge loss at ε_train for all `epochs` (default: the train spec's; no
+    early stopping: the ℓp schedule makes earlier epochs incomparable) and keep the final
+    weights, deployed at p = ∞."""
     spec, task, device = ctx.train_spec, ctx.info.task, ctx.device
+    n_epochs = spec.epochs if epochs is None else epochs
     clf.set_standardization(*standardization(ctx.train.x))
     clf.to(device)
     std = float(clf.standardize.std)
@@ -80,13 +83,13 @@ def fit_linf_dist(
         clf.parameters(), lr=lr, betas=(0.9, 0.99), eps=1e-10, weight_decay=spec.weight_decay
     )
     n = len(ctx.train)
-    total = spec.epochs * math.ceil(n / spec.batch_size)
+    total = n_epochs * math.ceil(n / spec.batch_size)
     start, end = int(ramp[0] * total), max(int(ramp[1] * total), int(ramp[0] * total) + 1)
     rng = np.random.default_rng(ctx.seed)
     history, step, t0 = [], 0, time.perf_counter()
     with progress() as bar:
-        task_id = bar.add_task(description, total=spec.epochs, info="")
-        for epoch in range(1, spec.epochs + 1):
+        task_id = bar.add_task(description, total=n_epochs, info="")
+        for epoch in range(1, n_epochs + 1):
             clf.train()
             order, loss_sum = rng.permutation(n), 0.0
             for i in range(0, n, spec.batch_size):
@@ -119,8 +122,8 @@ def fit_linf_dist(
     right = (pred == truth).all(1) if task == "multilabel" else pred == truth
     score = validation_score(predict_logits(clf, ctx.val.x, device), truth, task, ctx.info.classes)
     return {
-        "epochs_run": spec.epochs,
-        "best_epoch": spec.epochs,
+        "epochs_run": n_epochs,
+        "best_epoch": n_epochs,
         "val_metric": "macro_auc (macro_f1 when AUROC is undefined), final weights at p = ∞",
         "best_val_score": float(score),
         "val_certified_accuracy": {

@@ -166,6 +166,11 @@ class CASLCNetDefense(CAS):
         return fit_classifier(classifier, ctx, loss=loss, description=f"train {self.name}")
 
 
+# linf-dist trains a fixed number of epochs; the core's TrainSpec.epochs became an
+# early-stopping cap (100), so by default it keeps the former fixed count
+LINF_DIST_EPOCHS = 8
+
+
 class LinfDist(BaseModel):
     """ℓ∞-distance net training (Zhang et al. 2021, v1): hinge loss on the worst margin at
     ε_train, ℓp schedule 8 → ∞; certifies ℓ∞ radii in mV (margin/2 × std). Multilabel tasks
@@ -185,6 +190,20 @@ class LinfDist(BaseModel):
     p_end: float = Field(1000.0, ge=1, le=100_000, description="p = ∞ after the ramp")
     ramp_start: float = Field(0.125, ge=0, lt=1, description="share of training at p_start")
     ramp_end: float = Field(0.9375, gt=0, le=1, description="share of training when p = ∞")
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="epochs, all trained (the ℓp schedule spans them, no early stopping); "
+        f"None: the run's train epochs, at most {LINF_DIST_EPOCHS} (train epochs is an "
+        "early-stopping cap, 100 by default)",
+    )
+
+    def training_epochs(self, ctx: FitContext) -> int:
+        """`epochs`, or the train spec's epoch cap limited to LINF_DIST_EPOCHS."""
+        if self.epochs is not None:
+            return self.epochs
+        return min(ctx.train_spec.epochs, LINF_DIST_EPOCHS)
 
     def build(self, ctx: FitContext) -> CertifiedClassifier:
         net = ctx.build_net()
@@ -209,6 +228,7 @@ class LinfDist(BaseModel):
             p_end=self.p_end,
             ramp=(self.ramp_start, self.ramp_end),
             description=f"train {self.name}",
+            epochs=self.training_epochs(ctx),
         )
 
 

@@ -57,6 +57,23 @@ def test_linf_dist_trains_certifies_and_deploys_at_p_inf(host):
     assert pred.shape == (32,) and (radius >= 0).all() and not clf.training
 
 
+def test_linf_dist_trains_a_fixed_count_not_the_early_stopping_cap(host):
+    """TrainSpec.epochs is an early-stopping cap (100 by default): linf-dist, which trains
+    every epoch, takes at most 8 of them unless its own `epochs` says otherwise."""
+    import dataclasses
+
+    from ecgarena.specs import TrainSpec
+
+    ctx = context(host, "linf-dist-net", {"width": 8, "hidden": 32})
+    default = dataclasses.replace(ctx, train_spec=TrainSpec())
+    assert host.create("defenses", "linf-dist", {}).training_epochs(default) == 8
+    assert host.create("defenses", "linf-dist", {}).training_epochs(ctx) == 2  # toy: epochs=2
+    d = host.create("defenses", "linf-dist", {"epochs": 3})
+    assert d.training_epochs(default) == 3
+    summary = d.train(d.build(ctx), ctx)
+    assert summary["epochs_run"] == 3 and len(summary["history"]) == 3
+
+
 @pytest.mark.parametrize(
     ("defense", "model", "needs"),
     [
