@@ -30,9 +30,11 @@ ATTACK_BATCH = 128
 @dataclass(frozen=True)
 class Target:
     """The classifier an attack is crafted on: its spec (so an isolated process can rebuild
-    it), the live module, and how to drop it when an attack replaced parts of it."""
+    it), its weights key, the live module, and how to drop it when an attack replaced parts
+    of it."""
 
     spec: RunSpec
+    key: str
     get: Callable[[], nn.Module]
     forget: Callable[[], None]
     member: int | None = None
@@ -76,7 +78,7 @@ def craft_batches(
         for i, delta in enumerate(returned):
             x = to_tensor(x_np[i * ATTACK_BATCH : (i + 1) * ATTACK_BATCH], ctx.device).float()
             d = torch.from_numpy(delta)
-            reports.append(audit_returned(x, d, contract, ctx.info.fs, target.module()))
+            reports.append(audit_returned(x, d, contract, ctx.info.fs))
             deltas.append(np.broadcast_to(d.float().numpy(), x.shape))
     else:
         for i in range(0, len(x_np), ATTACK_BATCH):

@@ -212,6 +212,7 @@ class Session:
         key = self.classifier(spec, device)[1]["key"]
         return Target(
             spec,
+            key,
             get=lambda: self.classifier(spec, device)[0],
             forget=lambda: self._classifiers.pop(key, None),
             member=member,
@@ -246,9 +247,7 @@ class Session:
 
         t = time.perf_counter()
         clf, training = self.classifier(spec, device)
-        source, source_training = (
-            self.classifier(spec.source(), device) if spec.transfer else (clf, training)
-        )
+        source_training = self.classifier(spec.source(), device)[1] if spec.transfer else training
         timings["train_s"] = time.perf_counter() - t
 
         idx = np.arange(len(test))
@@ -336,7 +335,9 @@ class Session:
             result["attack_report"] = crafted.report
         if isinstance(getattr(clf, "members", None), torch.nn.ModuleList):
             t = time.perf_counter()
-            result["ensemble"] = self.ensemble(clf, attack, contract, x_np, x_adv, y_np, spec)
+            result["ensemble"] = self.ensemble(
+                clf, attack, contract, x_np, x_adv, y_np, spec, device
+            )
             result["timings"]["ensemble_s"] = time.perf_counter() - t
         if spec.transfer:
             result["source"] = {
@@ -383,9 +384,9 @@ class Session:
             cache_dir=self.home / "cache",
         )
 
-    def ensemble(self, clf, attack, contract, x_np, x_adv, y_np, spec) -> dict:
+    def ensemble(self, clf, attack, contract, x_np, x_adv, y_np, spec, device) -> dict:
         """The ensemble block, with each member-targeted attack crafted and audited as any."""
-        data, device = self.dataset(spec), clf.standardize.mean.device
+        data = self.dataset(spec)
 
         def attack_member(i: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, AuditReport]:
             ctx = self.attack_context(data, device, spec)
@@ -406,7 +407,7 @@ class Session:
                 mode="json"
             ),
             "seed": spec.seed,
-            "source_weights": self.classifier(target.spec, ctx.device)[1]["key"],
+            "source_weights": target.key,
             "versions": plugin_versions(self.host, [("attacks", spec.attack)]),
         }
         path = self.home / "perturbations" / f"{digest(meta)}.safetensors"

@@ -61,13 +61,13 @@ def craft_isolated(
 
 def _child(folder: Path) -> None:
     """The child: rebuild the classifier from cached weights, run the attack, write δ."""
-    from .engine import Session
+    from .engine import Session, resolve_device
     from .host import get_host
 
     request = json.loads((folder / "request.json").read_text())
     spec = RunSpec.model_validate(request["spec"])
     session = Session(get_host(), Path(request["home"]))
-    device = torch.device("cuda" if spec.device != "cpu" and torch.cuda.is_available() else "cpu")
+    device = resolve_device(spec.device)
     clf, _ = session.classifier(spec, device, cached_only=True)
     target = clf if request["member"] is None else clf.members[request["member"]]
     attack = session.host.create("attacks", spec.attack, spec.attack_params)

@@ -97,18 +97,24 @@ def test_pivot_aggregates_seeds_mean_and_std():
     assert by["cpr"]["seeds"] == 1 and by["cpr"]["seed list"] == [0]
 
 
+def _curve_cell(defense, seed, eps, adv_acc, passed=True, **defense_params):
+    """A stored cell on one ε of a robustness curve (clean accuracy 0.8, F1 0.6)."""
+    spec = RunSpec(defense=defense, defense_params=defense_params, eps=eps, seed=seed)
+    return {
+        "key": spec.key(),
+        "status": "done",
+        "spec": spec.model_dump(mode="json"),
+        "clean": {"accuracy": 0.8, "macro_f1": 0.6},
+        "adversarial": {"accuracy": adv_acc, "macro_f1": adv_acc / 2},
+        "audit": {"passed": passed, "checks": []},
+    }
+
+
 def test_robust_view_integrates_each_seed_curve_and_labels_variants():
     from ecgarena.views import robust
 
     def cell(variant, seed, eps, adv_acc):
-        spec = RunSpec(defense="dna", defense_params={"variant": variant}, eps=eps, seed=seed)
-        return {
-            "key": spec.key(),
-            "status": "done",
-            "spec": spec.model_dump(mode="json"),
-            "clean": {"accuracy": 0.8, "macro_f1": 0.6},
-            "adversarial": {"accuracy": adv_acc, "macro_f1": adv_acc / 2},
-        }
+        return _curve_cell("dna", seed, eps, adv_acc, variant=variant)
 
     rows = robust(
         [
@@ -147,18 +153,6 @@ def test_results_filter_on_stored_columns(tmp_path):
     assert len(store.results(defense="none")) == 2 and len(store.results()) == 3
     with pytest.raises(ValueError, match="cannot filter on \\['eps'\\]"):
         store.results(eps=0.05)
-
-
-def _curve_cell(defense, seed, eps, adv_acc, passed=True):
-    spec = RunSpec(defense=defense, eps=eps, seed=seed)
-    return {
-        "key": spec.key(),
-        "status": "done",
-        "spec": spec.model_dump(mode="json"),
-        "clean": {"accuracy": 0.8, "macro_f1": 0.6},
-        "adversarial": {"accuracy": adv_acc, "macro_f1": adv_acc / 2},
-        "audit": {"passed": passed, "checks": []},
-    }
 
 
 def test_robust_refuses_to_rank_rows_over_different_grids():
