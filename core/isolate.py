@@ -48,7 +48,8 @@ def craft_isolated(
         records = {"x": torch.from_numpy(np.ascontiguousarray(x, np.float32))}
         records["y"] = torch.from_numpy(np.ascontiguousarray(y))
         save_file(records, str(folder / "records.safetensors"))
-        done = subprocess.run([sys.executable, "-m", "ecgarena.isolate", str(folder)], check=False)
+        child = [sys.executable, "-m", "ecgarena.isolate_child", str(folder)]
+        done = subprocess.run(child, check=False)
         error = folder / "error.txt"
         if done.returncode != 0 or not (folder / "deltas.safetensors").exists():
             reason = error.read_text().strip() if error.exists() else f"exit {done.returncode}"
@@ -57,40 +58,3 @@ def craft_isolated(
         deltas = [tensors[f"delta{i}"].numpy() for i in range(len(tensors))]
         report = json.loads((folder / "report.json").read_text())
     return deltas, report
-
-
-def _child(folder: Path) -> None:
-    """The child: rebuild the classifier from cached weights, run the attack, write δ."""
-    from .engine import Session, resolve_device
-    from .host import get_host
-
-    request = json.loads((folder / "request.json").read_text())
-    spec = RunSpec.model_validate(request["spec"])
-    session = Session(get_host(), Path(request["home"]))
-    device = resolve_device(spec.device)
-    clf, _ = session.classifier(spec, device, cached_only=True)
-    target = clf if request["member"] is None else clf.members[request["member"]]
-    attack = session.host.create("attacks", spec.attack, spec.attack_params)
-    threat = ThreatModel.model_validate(request["threat"])
-    ctx = session.attack_context(session.dataset(spec), device, spec)
-    records = load_file(str(folder / "records.safetensors"))
-    x, y, n = records["x"], records["y"], request["batch"]
-    deltas = {}
-    for i, start in enumerate(range(0, len(x), n)):
-        xb, yb = x[start : start + n].to(device), y[start : start + n].to(device)
-        delta = attack.run(target, xb, yb, threat, ctx)
-        if not isinstance(delta, torch.Tensor):
-            raise PluginError(f"attack {spec.attack!r} returned {type(delta).__name__}")
-        deltas[f"delta{i}"] = delta.detach().cpu().contiguous()
-    report = getattr(attack, "report", None)
-    (folder / "report.json").write_text(json.dumps(report or None, default=str))
-    save_file(deltas, str(folder / "deltas.safetensors"))
-
-
-if __name__ == "__main__":
-    out = Path(sys.argv[1])
-    try:
-        _child(out)
-    except Exception as e:  # the parent turns this into one line; the traceback goes to stderr
-        (out / "error.txt").write_text(f"{type(e).__name__}: {e}")
-        raise

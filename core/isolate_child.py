@@ -1,0 +1,52 @@
+"""The child process of `--isolate` (`python -m ecgarena.isolate_child FOLDER`): rebuild the
+classifier from cached weights, run the attack on the records in FOLDER, write δ and the
+attack's report there. Kept apart from `ecgarena.isolate` so the parent side never imports
+the engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .engine import Session, resolve_device
+from .errors import PluginError
+from .host import get_host
+from .specs import RunSpec, ThreatModel
+
+
+def main(folder: Path) -> None:
+    """The child: rebuild the classifier from cached weights, run the attack, write δ."""
+    request = json.loads((folder / "request.json").read_text())
+    spec = RunSpec.model_validate(request["spec"])
+    session = Session(get_host(), Path(request["home"]))
+    device = resolve_device(spec.device)
+    clf, _ = session.classifier(spec, device, cached_only=True)
+    target = clf if request["member"] is None else clf.members[request["member"]]
+    attack = session.host.create("attacks", spec.attack, spec.attack_params)
+    threat = ThreatModel.model_validate(request["threat"])
+    ctx = session.attack_context(session.dataset(spec), device, spec)
+    records = load_file(str(folder / "records.safetensors"))
+    x, y, n = records["x"], records["y"], request["batch"]
+    deltas = {}
+    for i, start in enumerate(range(0, len(x), n)):
+        xb, yb = x[start : start + n].to(device), y[start : start + n].to(device)
+        delta = attack.run(target, xb, yb, threat, ctx)
+        if not isinstance(delta, torch.Tensor):
+            raise PluginError(f"attack {spec.attack!r} returned {type(delta).__name__}")
+        deltas[f"delta{i}"] = delta.detach().cpu().contiguous()
+    report = getattr(attack, "report", None)
+    (folder / "report.json").write_text(json.dumps(report or None, default=str))
+    save_file(deltas, str(folder / "deltas.safetensors"))
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    try:
+        main(out)
+    except Exception as e:  # the parent turns this into one line; the traceback goes to stderr
+        (out / "error.txt").write_text(f"{type(e).__name__}: {e}")
+        raise
