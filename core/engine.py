@@ -342,7 +342,9 @@ class Session:
         if spec.transfer:
             result["source"] = {
                 "model": spec.source().model,
+                "model_params": spec.source().model_params,
                 "defense": spec.source().defense,
+                "defense_params": spec.source().defense_params,
                 "training": {k: v for k, v in source_training.items() if k != "history"},
             }
         if stored is not None:

@@ -8,7 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import UserError
 from .units import parse_mv
@@ -190,6 +197,18 @@ class RunSpec(BaseModel):
     max_attack_records: int | None = Field(None, ge=1, description="cap on attacked test records")
 
     _check_eps = field_validator("eps", mode="before")(_budget)
+
+    @model_validator(mode="after")
+    def _source_options_need_source(self) -> RunSpec:
+        """Source options without a source piece would be ignored silently: refuse them."""
+        for piece in ("model", "defense"):
+            if getattr(self, f"source_{piece}_params") and getattr(self, f"source_{piece}") is None:
+                raise ValueError(
+                    f"source_{piece}_params {getattr(self, f'source_{piece}_params')!r} given "
+                    f"without source_{piece}: name the transfer source's {piece} "
+                    f"(--source-{piece}) or drop its options"
+                )
+        return self
 
     @property
     def transfer(self) -> bool:

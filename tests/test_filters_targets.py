@@ -74,6 +74,15 @@ def test_transfer_spec_and_its_source():
     defended = RunSpec(defense="pgd-at", source_defense="none")
     assert defended.transfer and defended.source().defense == "none"
     assert spec.key() != RunSpec(model="conv-vit", model_params={"dim": 32}).key()
+    wide = RunSpec(model="cnn", source_model="resnet1d18", source_model_params={"width": 8})
+    assert wide.source().model_params == {"width": 8} and wide.transfer
+
+
+def test_source_options_without_a_source_are_refused():
+    with pytest.raises(ValueError, match="source_model_params .* without source_model"):
+        RunSpec(source_model_params={"width": 8})
+    with pytest.raises(ValueError, match="without source_defense"):
+        RunSpec(source_defense_params={"eps_mv": 0.1})
 
 
 def test_targets_multilabel_counts_gained_and_lost_labels():

@@ -84,6 +84,19 @@ def test_transfer_reuses_the_stored_source_perturbation(home):
     assert out["audit"]["passed"]
 
 
+def test_transfer_source_options_reach_the_source_model(home):
+    out = run(home, "scar", "--source-model", "resnet1d18", "--source-model-opt", "width=8")
+    assert out["source"]["model_params"] == {"width": 8}
+    assert out["spec"]["source_model_params"] == {"width": 8}
+    wider = run(home, "scar", "--source-model", "resnet1d18", "--source-model-opt", "width=12")
+    assert (
+        wider["universal_perturbation"]["source_weights"]
+        != (out["universal_perturbation"]["source_weights"])
+    )  # the option changed the source classifier the attack was crafted on
+    result = invoke("run", "--source-defense-opt", "eps_mv=0.1", "--home", home)
+    assert result.exit_code == 2 and "without source_defense" in result.output
+
+
 def test_matrix_with_a_source_model_and_target_models(home):
     result = invoke(
         "matrix",
