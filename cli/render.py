@@ -62,11 +62,16 @@ def run_result(result: dict[str, Any]) -> None:
     for name in ("metric", "clean [95% CI]", "adversarial [95% CI]", "trivial"):
         table.add_column(name, justify="left" if name == "metric" else "right")
     clean, adv = result["clean"], result["adversarial"]
+    rule = (result.get("thresholds") or {}).get("macro_f1", "")
+    decided = "abstain_rate" in clean  # a decision rule of the defense's own (PREDICT)
     labels = {
-        "accuracy": "accuracy" + (" (exact set)" if result.get("task") == "multilabel" else ""),
+        "accuracy": "accuracy"
+        + (" (exact set)" if result.get("task") == "multilabel" else "")
+        + (f" ({rule})" if decided else ""),
         "macro_f1": "macro_f1" + (" (p > 0.5)" if "macro_f1_tuned" in clean else ""),
         "macro_f1_tuned": "macro_f1 (val-tuned thresholds)",
-        "macro_auc": "macro_auc",
+        "macro_auc": "macro_auc" + (" (soft classifier)" if decided else ""),
+        "abstain_rate": "abstain rate",
     }
     for key, label in labels.items():
         if key in clean:
@@ -74,7 +79,9 @@ def run_result(result: dict[str, Any]) -> None:
                 label,
                 with_interval(clean[key], (ci.get("clean") or {}).get(key)),
                 with_interval(adv.get(key), (ci.get("adversarial") or {}).get(key)),
-                fmt(trivial.get("macro_f1" if key == "macro_f1_tuned" else key)),
+                fmt(trivial.get("macro_f1" if key == "macro_f1_tuned" else key))
+                if key != "abstain_rate"
+                else "",
             )
     for cls, f1 in clean["per_class_f1"].items():
         table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]), "")
@@ -121,6 +128,13 @@ def run_result(result: dict[str, Any]) -> None:
             f" accuracy {cert['accuracy']:.3f}, abstain {cert['abstain_rate']:.1%},"
             f" median radius {cert['median_radius_mv']:.3f} mV; certified accuracy at {curve}"
         )
+        size = cert.get("attack_delta_mv")
+        if size:
+            show(
+                f"the attack's δ in that norm: median {size['median']:.3f} mV, max"
+                f" {size['max']:.3f} mV; right and certified beyond each record's own δ:"
+                f" {size['certified_accuracy_at_it']:.1%}"
+            )
     ens = result.get("ensemble")
     if ens:
         accs = ens["member_accuracy"]

@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import class_scores, correct, flips, predict, threshold
+from .metrics import (
+    Decisions,
+    changed,
+    class_scores,
+    decision_hot,
+    decisions_of,
+    is_right,
+    threshold,
+)
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -68,15 +76,15 @@ def _part(
     task: str,
     counts: np.ndarray,
     thresholds: list[float] | None,
+    pred: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Every headline metric of one set of logits, per resample."""
+    """Every headline metric of one set of logits and its decisions `pred`, per resample."""
     n_classes = logits.shape[1]
-    pred = predict(logits, task)
     scores, onehot = class_scores(logits, y, task)
-    pred_hot = pred if task == "multilabel" else np.eye(n_classes, dtype=np.int64)[pred]
+    pred_hot = decision_hot(pred, y, task, n_classes)
     weight = counts.sum(1)
     out = {
-        "accuracy": counts @ correct(logits, y, task) / weight,
+        "accuracy": counts @ is_right(pred, y, task) / weight,
         "macro_f1": weighted_macro_f1(onehot, pred_hot, counts),
     }
     scored = [c for c in range(n_classes) if onehot[:, c].any() and not onehot[:, c].all()]
@@ -105,18 +113,21 @@ def intervals(
     seed: int = 0,
     n: int = RESAMPLES,
     level: float = LEVEL,
+    decided: Decisions | None = None,
 ) -> dict[str, Any]:
-    """Percentile intervals of the clean and adversarial metrics and of the fooling rate."""
+    """Percentile intervals of the clean and adversarial metrics and of the fooling rate
+    (`decided`: a decision rule's clean and adversarial decisions, else the logits')."""
     if len(y) < 2:
         return {"resamples": 0, "reason": f"{len(y)} record(s): nothing to resample"}
     onehot = class_scores(clean_logits, y, task)[1]
     counts = resample_counts(onehot, n, seed)
     out: dict[str, Any] = {"resamples": n, "seed": seed, "level": level, "unit": "records"}
-    for part, logits in (("clean", clean_logits), ("adversarial", adv_logits)):
-        per = _part(logits, y, task, counts, thresholds)
+    preds = decisions_of(clean_logits, adv_logits, task, decided)
+    for part, logits, pred in zip(("clean", "adversarial"), (clean_logits, adv_logits), preds):
+        per = _part(logits, y, task, counts, thresholds, pred)
         out[part] = {k: _interval(v, level) for k, v in per.items()}
-    ok = correct(clean_logits, y, task).astype(np.float64)
-    fooled = ok * flips(clean_logits, adv_logits, task)
+    ok = is_right(preds[0], y, task).astype(np.float64)
+    fooled = ok * changed(*preds, task)
     right = counts @ ok
     rate = np.where(right > 0, (counts @ fooled) / np.maximum(right, 1e-12), np.nan)
     out["fooling_rate"] = _interval(rate, level)

@@ -24,6 +24,7 @@ from .certify import certification
 from .checks import consistency, gradient_warnings
 from .contract import Contract, build_contract
 from .crafting import Crafted, Target, audit_stored, craft_batches, load_universal
+from .decisions import decision_rule, decisions
 from .download import sha256
 from .ensemble import ensemble_block
 from .errors import DataError, UserError
@@ -263,10 +264,11 @@ class Session:
 
         t = time.perf_counter()
         clean_logits = predict_logits(clf, x_np, device)
+        clean_decisions = decisions(clf, x_np, device)  # None: decided by the logits
         val = data.load("val")
         thresholds = (
             metrics.tune_thresholds(predict_logits(clf, val.x, device), np.asarray(val.y))
-            if info.task == "multilabel" and len(val)
+            if info.task == "multilabel" and len(val) and clean_decisions is None
             else None
         )
         timings["clean_eval_s"] = time.perf_counter() - t
@@ -281,13 +283,19 @@ class Session:
         clf = self.classifier(spec, device)[0]  # rebuilt from verified weights if replaced
         x_adv = x_np + delta
         adv_logits = predict_logits(clf, x_adv, device)
+        decided = (
+            None if clean_decisions is None else (clean_decisions, decisions(clf, x_adv, device))
+        )
         timings["adv_eval_s"] = time.perf_counter() - t
 
         task, classes = info.task, info.classes
-        clean = metrics.classification(clean_logits, y_np, task, classes, thresholds)
-        ci = bootstrap.intervals(clean_logits, adv_logits, y_np, task, thresholds, seed=spec.seed)
+        clean_pred, adv_pred = decided or (None, None)
+        clean = metrics.classification(clean_logits, y_np, task, classes, thresholds, clean_pred)
+        ci = bootstrap.intervals(
+            clean_logits, adv_logits, y_np, task, thresholds, seed=spec.seed, decided=decided
+        )
         baseline = trivial(np.asarray(data.load("train").y), y_np, task, classes)
-        verdict = gate(clean, ci, baseline, clean_logits, task)
+        verdict = gate(clean, ci, baseline, clean_logits, task, clean_pred)
         warnings = [f"degenerate clean model: {'; '.join(verdict['reasons'])}"] * bool(
             verdict["degenerate"]
         )
@@ -308,20 +316,23 @@ class Session:
             "classifier": asdict(clf.info),
             "training": {k: v for k, v in training.items() if k != "history"},
             "clean": clean,
-            "adversarial": metrics.classification(adv_logits, y_np, task, classes, thresholds),
+            "adversarial": metrics.classification(
+                adv_logits, y_np, task, classes, thresholds, adv_pred
+            ),
             "intervals": ci,
             "trivial": baseline,
             "gate": verdict,
             "thresholds": {
-                "macro_f1": "sigmoid > 0.5" if task == "multilabel" else "argmax",
+                "macro_f1": decision_rule(clf, task),
+                "macro_auc": "the classifier's logits",
                 **(
                     {"macro_f1_tuned": {"tuned_on": "val", "logits": thresholds}}
                     if thresholds
                     else {}
                 ),
             },
-            "fooling": metrics.fooling(clean_logits, adv_logits, y_np, task),
-            "targets": metrics.targets(clean_logits, adv_logits, task, classes),
+            "fooling": metrics.fooling(clean_logits, adv_logits, y_np, task, decided),
+            "targets": metrics.targets(clean_logits, adv_logits, task, classes, decided),
             "perturbation": metrics.perturbation(x_np, delta, info.fs, cutoff),
             "audit": crafted.audit.to_dict(),
             "warnings": warnings,
@@ -329,7 +340,7 @@ class Session:
         }
         if clf.info.certifies and hasattr(clf, "certify"):
             t = time.perf_counter()
-            result["certification"] = certification(clf, x_np, y_np, task, device)
+            result["certification"] = certification(clf, x_np, y_np, task, device, delta)
             result["timings"]["certify_s"] = time.perf_counter() - t
         if crafted.report:  # before member-targeted calls add to it
             result["attack_report"] = crafted.report

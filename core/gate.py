@@ -52,15 +52,11 @@ def trivial(train_y: np.ndarray, y: np.ndarray, task: str, classes: tuple[str, .
     }
 
 
-def largest_prediction_share(logits: np.ndarray, task: str) -> float:
-    """The share of records given the single most common predicted class or label set."""
-    pred = predict(logits, task)
+def largest_prediction_share(pred: np.ndarray) -> float:
+    """The share of records given the single most common decision (class or label set)."""
     if not len(pred):
         return float("nan")
-    if task == "multilabel":
-        _, counts = np.unique(pred, axis=0, return_counts=True)
-    else:
-        counts = np.bincount(pred)
+    _, counts = np.unique(pred, axis=0, return_counts=True)
     return float(counts.max() / len(pred))
 
 
@@ -103,8 +99,9 @@ def gate(
     baseline: dict[str, Any],
     clean_logits: np.ndarray,
     task: str,
+    pred: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The gate's verdict, stored with the cell."""
-    share = largest_prediction_share(clean_logits, task)
+    """The gate's verdict, stored with the cell (`pred`: a decision rule's clean decisions)."""
+    share = largest_prediction_share(predict(clean_logits, task) if pred is None else pred)
     reasons = degenerate_reasons(clean, intervals, baseline, share)
     return {"degenerate": bool(reasons), "reasons": reasons, "largest_prediction_share": share}

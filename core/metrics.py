@@ -19,6 +19,31 @@ def predict(logits: np.ndarray, task: str) -> np.ndarray:
     return (logits > 0).astype(np.int64) if task == "multilabel" else logits.argmax(axis=1)
 
 
+ABSTAIN = -1  # a decision rule's "no answer" (randomized smoothing's PREDICT): always wrong
+
+
+def decision_hot(pred: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> np.ndarray:
+    """Decisions as `(n, C)` {0,1} for F1, abstentions counted wrong: an abstaining record
+    predicts no class (multiclass), an undecided label the opposite of the truth (multilabel)."""
+    pred = np.asarray(pred, np.int64)
+    if task == "multilabel":
+        return np.where(pred == ABSTAIN, 1 - y.astype(np.int64), pred)
+    hot = np.zeros((len(pred), n_classes), np.int64)
+    decided = pred != ABSTAIN
+    hot[np.flatnonzero(decided), pred[decided]] = 1
+    return hot
+
+
+def is_right(pred: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
+    """Which decisions are right (the whole label set for multilabel; abstaining is wrong)."""
+    return (pred == y).all(axis=1) if task == "multilabel" else pred == y
+
+
+def abstained(pred: np.ndarray, task: str) -> np.ndarray:
+    """Which records a decision rule abstained on (any undecided label for multilabel)."""
+    return (pred == ABSTAIN).any(axis=1) if task == "multilabel" else pred == ABSTAIN
+
+
 def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """F1 of each class; both inputs are one-hot/multi-hot `(n, C)` or indices `(n,)`."""
     if y_true.ndim == 1:
@@ -58,12 +83,16 @@ def classification(
     task: str,
     classes: tuple[str, ...],
     thresholds: list[float] | None = None,
+    pred: np.ndarray | None = None,
 ) -> dict:
     """Accuracy, macro F1 and per-class F1 (multilabel at p > 0.5), macro AUROC over classes
     with both outcomes (one-vs-rest for multiclass), and with `thresholds` (multilabel logit
-    cut-offs tuned on validation) the F1 at those thresholds as `macro_f1_tuned`."""
-    pred = predict(logits, task)
-    f1 = f1_per_class(y.astype(np.int64), pred, len(classes))
+    cut-offs tuned on validation) the F1 at those thresholds as `macro_f1_tuned`. `pred`: the
+    classifier's own decisions (may abstain) for accuracy and F1; AUROC stays on the logits."""
+    decided = pred is not None
+    pred = predict(logits, task) if pred is None else np.asarray(pred, np.int64)
+    onehot_y = class_scores(logits, y, task)[1]
+    f1 = f1_per_class(onehot_y, decision_hot(pred, y, task, len(classes)), len(classes))
     out = {
         "n": int(len(y)),
         "macro_f1": float(f1.mean()),
@@ -74,14 +103,14 @@ def classification(
     valid = [a for a in aucs if not np.isnan(a)]
     out["macro_auc"] = float(np.mean(valid)) if valid else float("nan")
     out["auc_classes"] = len(valid)
+    out["accuracy"] = float(is_right(pred, y, task).mean())  # multilabel: exact label set
+    if decided:
+        out["abstain_rate"] = float(abstained(pred, task).mean()) if len(y) else float("nan")
     if task == "multilabel":
-        out["accuracy"] = float((pred == y).all(axis=1).mean())  # exact label-set match
         if thresholds is not None:
             tuned = f1_per_class(y.astype(np.int64), threshold(logits, thresholds), len(classes))
             out["macro_f1_tuned"] = float(tuned.mean())
             out["per_class_f1_tuned"] = dict(zip(classes, map(float, tuned)))
-    else:
-        out["accuracy"] = float((pred == y).mean())
     return out
 
 
@@ -110,8 +139,7 @@ def tune_thresholds(logits: np.ndarray, y: np.ndarray) -> list[float]:
 
 def correct(logits: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
     """Which records are classified correctly (whole label set for multilabel)."""
-    pred = predict(logits, task)
-    return (pred == y).all(axis=1) if task == "multilabel" else pred == y
+    return is_right(predict(logits, task), y, task)
 
 
 def at_least_k_correct(correct: np.ndarray, k: int) -> float:
@@ -142,20 +170,43 @@ def robust_score(eps: list[float], values: list[float]) -> float:
     return float(np.sqrt(v[0] * area))
 
 
-def flips(clean_logits: np.ndarray, adv_logits: np.ndarray, task: str) -> np.ndarray:
-    """Which records' predictions changed under attack."""
-    a, b = predict(clean_logits, task), predict(adv_logits, task)
+Decisions = tuple[np.ndarray, np.ndarray]  # (clean, adversarial) decisions of a decision rule
+
+
+def decisions_of(
+    clean_logits: np.ndarray, adv_logits: np.ndarray, task: str, decided: Decisions | None
+) -> Decisions:
+    """The clean and adversarial decisions: a decision rule's own, else of the logits."""
+    if decided is not None:
+        return decided
+    return predict(clean_logits, task), predict(adv_logits, task)
+
+
+def changed(a: np.ndarray, b: np.ndarray, task: str) -> np.ndarray:
+    """Which records' decisions differ between `a` and `b` (any label for multilabel)."""
     return (a != b).any(axis=1) if task == "multilabel" else a != b
 
 
-def fooling(clean_logits: np.ndarray, adv_logits: np.ndarray, y: np.ndarray, task: str) -> dict:
+def flips(clean_logits: np.ndarray, adv_logits: np.ndarray, task: str) -> np.ndarray:
+    """Which records' predictions changed under attack."""
+    return changed(predict(clean_logits, task), predict(adv_logits, task), task)
+
+
+def fooling(
+    clean_logits: np.ndarray,
+    adv_logits: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    decided: Decisions | None = None,
+) -> dict:
     """Fooling rate over correctly classified records, and flip rate over all records.
 
     Reference: the clean prediction (a record counts as fooled when it was right and its
-    prediction changed).
+    prediction changed, abstaining included).
     """
-    ok = correct(clean_logits, y, task)
-    flipped = flips(clean_logits, adv_logits, task)
+    a, b = decisions_of(clean_logits, adv_logits, task, decided)
+    ok = is_right(a, y, task)
+    flipped = changed(a, b, task)
     return {
         "fooling_rate": float(flipped[ok].mean()) if ok.any() else float("nan"),
         "flip_rate": float(flipped.mean()),
@@ -164,16 +215,21 @@ def fooling(clean_logits: np.ndarray, adv_logits: np.ndarray, y: np.ndarray, tas
 
 
 def targets(
-    clean_logits: np.ndarray, adv_logits: np.ndarray, task: str, classes: tuple[str, ...]
+    clean_logits: np.ndarray,
+    adv_logits: np.ndarray,
+    task: str,
+    classes: tuple[str, ...],
+    decided: Decisions | None = None,
 ) -> dict:
     """Where records whose prediction changed went: the adversarial class (multiclass), or the
-    labels gained and lost (multilabel), counted over the changed records."""
-    a, b = predict(clean_logits, task), predict(adv_logits, task)
-    changed = flips(clean_logits, adv_logits, task)
-    n = int(changed.sum())
+    labels gained and lost (multilabel), counted over the changed records; a decision rule's
+    abstentions are counted apart."""
+    a, b = decisions_of(clean_logits, adv_logits, task, decided)
+    moved = changed(a, b, task)
+    n = int(moved.sum())
     if task == "multilabel":
-        gained = ((b == 1) & (a == 0))[changed].sum(0)
-        lost = ((b == 0) & (a == 1))[changed].sum(0)
+        gained = ((b == 1) & (a != 1))[moved].sum(0)
+        lost = ((b != 1) & (a == 1))[moved].sum(0)
         counts = {
             "gained": dict(zip(classes, map(int, gained))),
             "lost": dict(zip(classes, map(int, lost))),
@@ -181,10 +237,12 @@ def targets(
         top = int(np.argmax(gained)) if gained.any() else None
         share = float(gained[top] / n) if top is not None else float("nan")
     else:
-        into = np.bincount(b[changed], minlength=len(classes))
+        into = np.bincount(b[moved & (b != ABSTAIN)], minlength=len(classes))
         counts = {"into": dict(zip(classes, map(int, into)))}
-        top = int(np.argmax(into)) if n else None
-        share = float(into[top] / n) if n else float("nan")
+        top = int(np.argmax(into)) if into.any() else None
+        share = float(into[top] / n) if top is not None else float("nan")
+    if decided is not None:
+        counts["abstained"] = int((moved & abstained(b, task)).sum())
     return {
         "n_changed": n,
         **counts,

@@ -94,7 +94,12 @@ class Standardize(nn.Module):
 
 
 class Classifier(nn.Module):
-    """A whole defended pipeline: mV signal → [preprocess] → standardise → net → logits."""
+    """A whole defended pipeline: mV signal → [preprocess] → standardise → net → logits.
+
+    Optional capabilities: `certify(x) -> (label or −1, radius in mV)` with `certified_norm`
+    (when `info.certifies`); `decide(x) -> labels` (−1: abstain) with `decision_rule`, when the
+    defense answers by its own rule rather than argmax/threshold of the logits (randomized
+    smoothing's PREDICT): accuracy and F1 then score `decide`, AUROC the logits."""
 
     def __init__(
         self,

@@ -39,6 +39,18 @@ def test_sap_against_randomized_smoothing_reports_certificates(home):
     assert out["classifier"]["gradient"] == "eot" and out["classifier"]["certifies"]
     assert not any("without EOT" in w for w in out["warnings"])
     assert out["audit"]["passed"]
+    # decisions are Cohen's PREDICT, abstaining counted wrong; AUROC stays on the soft scores
+    assert out["thresholds"]["macro_f1"].startswith("PREDICT (Cohen et al.), n=200")
+    for part in ("clean", "adversarial"):
+        m = out[part]
+        assert 0 <= m["abstain_rate"] <= 1 and m["accuracy"] <= 1 - m["abstain_rate"] + 1e-9
+    assert "abstained" in out["targets"]
+    # the attack's actual δ in the certificate's norm, beside the radii
+    size = cert["attack_delta_mv"]
+    assert size["norm"] == "l2" and 0 < size["median"] <= size["max"]
+    assert size["max"] <= 0.05 * (12 * 1000) ** 0.5 + 1e-6  # ℓ∞ 0.05 mV bounds its ℓ2
+    assert size["median"] > 0.231  # the ℓ2 radius cap (above): an ℓ∞ budget is no ℓ2 radius
+    assert size["certified_accuracy_at_it"] <= cert["accuracy"]
 
 
 def test_robust_accuracy_falls_as_the_budget_grows(home):

@@ -20,6 +20,33 @@ def test_multiclass_accuracy_and_f1():
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
 
 
+def test_abstaining_decisions_count_wrong_and_auc_stays_on_the_logits():
+    logits = np.array([[2.0, 0], [0, 2], [2, 0], [0, 2]])
+    y = np.array([0, 1, 1, 0])
+    pred = np.array([0, metrics.ABSTAIN, 1, metrics.ABSTAIN])
+    m = metrics.classification(logits, y, "multiclass", ("a", "b"), pred=pred)
+    assert m["accuracy"] == 0.5 and m["abstain_rate"] == 0.5
+    # class a: tp 1, 2 true, 1 predicted → 2/3; class b: tp 1, 2 true, 1 predicted → 2/3
+    assert m["macro_f1"] == pytest.approx(2 / 3)
+    assert (
+        m["macro_auc"] == metrics.classification(logits, y, "multiclass", ("a", "b"))["macro_auc"]
+    )
+    ml = metrics.classification(
+        np.zeros((2, 2)),
+        np.array([[1, 0], [0, 1]]),
+        "multilabel",
+        ("a", "b"),
+        pred=np.array([[1, metrics.ABSTAIN], [metrics.ABSTAIN, 1]]),
+    )
+    # an undecided label is wrong either way: record 1 gains a false b, record 2 a false a
+    assert ml["accuracy"] == 0.0 and ml["abstain_rate"] == 1.0
+    assert ml["macro_f1"] == pytest.approx(2 / 3)
+    fool = metrics.fooling(logits, logits, y, "multiclass", (pred, np.array([1, 1, 1, 0])))
+    assert fool["n_correct_clean"] == 2 and fool["fooling_rate"] == 0.5
+    moved = metrics.targets(logits, logits, "multiclass", ("a", "b"), (pred, np.full(4, -1)))
+    assert moved["n_changed"] == 2 and moved["abstained"] == 2 and moved["top_class"] is None
+
+
 def test_auroc_matches_pairwise_definition():
     rng = np.random.default_rng(0)
     s, lab = rng.normal(size=50), rng.integers(0, 2, 50)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ecgarena.metrics import ABSTAIN
 from ecgarena.protocols import Classifier, ClassifierInfo
 from scipy.stats import beta, binomtest, norm
 from torch import nn
-
-ABSTAIN = -1
 
 
 def lower_confidence_bound(n_a: np.ndarray, n: int, alpha: float) -> np.ndarray:
@@ -31,7 +30,8 @@ def radius(p_a: np.ndarray, sigma_mv: float) -> np.ndarray:
 class SmoothedClassifier(Classifier):
     """A base classifier under Gaussian noise. In train mode it is the base classifier (the
     defense adds the noise); in eval mode its logits are those of the soft smoothed classifier
-    (mean class probability over `samples` noise draws), so attacks on it are EOT attacks."""
+    (mean class probability over `samples` noise draws), so attacks on it are EOT attacks.
+    Its decisions (accuracy, F1) are Cohen's PREDICT (`decide`), which may abstain."""
 
     def __init__(
         self,
@@ -133,6 +133,16 @@ class SmoothedClassifier(Classifier):
             if binomtest(int(n1), int(n1 + n2), 0.5).pvalue > alpha:
                 out[i] = ABSTAIN
         return out
+
+    @property
+    def decision_rule(self) -> str:
+        """How `decide` answers (stored with every result of this defense)."""
+        return f"PREDICT (Cohen et al.), n={self.n}, α={self.alpha:g}, σ={self.sigma_mv:g} mV"
+
+    def decide(self, x: torch.Tensor) -> np.ndarray:
+        """The defense's decision: PREDICT with the certification's n and α (abstain = −1);
+        the soft classifier (`forward`) stays the EOT attack target and the AUROC scores."""
+        return self.predict(x, self.n, self.alpha)
 
     @torch.no_grad()
     def certify(
