@@ -86,8 +86,11 @@ def test_inference_is_one_pass_through_the_content_encoder_and_head():
 def test_loss_terms():
     x = torch.randn(4, 2, 50)
     mask = (torch.rand(4, 1, 50) > 0.5).float()
-    assert float(masked_reconstruction(x, x, mask, 0.1)) == 0.0
-    assert float(masked_reconstruction(x, x + 1, mask, 0.0)) == pytest.approx(1.0)
+    assert float(masked_reconstruction(x, x, x, mask, 0.1)) == 0.0
+    assert float(masked_reconstruction(x, x + 1, x + 5, mask, 0.0)) == pytest.approx(1.0)
+    both = masked_reconstruction(x, x + 1, x + 2, mask, 0.5)  # 1 inside M, 0.5 × 4 outside
+    assert float(both) == pytest.approx(3.0)
+    assert float(masked_reconstruction(x, x + 1, None, mask, 0.5)) == pytest.approx(1.0)
     z = torch.randn(8, 6)
     assert float(orthogonality(z, torch.zeros(8, 6))) == pytest.approx(0.0)
     assert float(orthogonality(z, z)) > 0
