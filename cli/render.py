@@ -146,7 +146,16 @@ def run_result(result: dict[str, Any]) -> None:
             + " / ".join(f"{a:.2f}" for a in accs["adversarial"])
             + "; attacked P(≥k correct) "
             + ", ".join(f"k={n}: {v:.2f}" for n, v in k.items())
+            + " (white-box on the ensemble)"
         )
+        m0 = ens.get("member0_protocol")
+        if m0:
+            k0 = m0["at_least_k_correct"]["adversarial"]
+            show(
+                f"crafted on member 0 (DNA protocol, {m0['records']} of {m0['of']} records member"
+                f" 0 gets right): average {m0['average']:.2f}, P(≥k correct) "
+                + ", ".join(f"k={n}: {v:.2f}" for n, v in k0.items())
+            )
     for w in result.get("warnings", []):
         show(f"[yellow]warning:[/yellow] {w}")
     t = result["timings"]

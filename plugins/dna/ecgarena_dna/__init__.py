@@ -4,8 +4,10 @@ random linear map of an earlier member's stored features can predict, optionally
 complementary Fourier bands of the input.
 
 Variants: `cor` (independent members, CE only), `dec` (CE + λ·L_dec), `fcor` / `fdec` (the same
-with member i on band mask i mod 2). λ = 0.2 for dec/fdec is this plugin's choice: the reference
-sample config has 0.0 (its baseline) and the 0.2 of the brief is unverified against the paper.
+with Fourier inputs). As the paper and its `train/train_dec.py`: member 0 is the base model (CE
+only, the raw signal); in fcor/fdec filter 1 goes to member 1 and filter 2 to member 2 (member
+i ≥ 1 on band mask (i − 1) mod 2); λ = 0.2 and projection r = 50. The paper's full scale is
+Adam lr 1e-3, batch 80, 200 epochs with the best-validation checkpoint (recipes/dna.toml).
 Members keep their best validation epoch by the core's score (AUROC or F1), not validation loss.
 """
 
@@ -61,6 +63,12 @@ def member_probabilities(logits: np.ndarray, task: str) -> np.ndarray:
     return t.softmax(-1).numpy()
 
 
+def band_of(i: int, masks: tuple[np.ndarray | None, np.ndarray | None]) -> np.ndarray | None:
+    """Member i's band mask: member 0 (the base model) sees the raw signal, member i ≥ 1
+    filter (i − 1) mod 2 (filter 1 → member 1, filter 2 → member 2)."""
+    return None if i == 0 else masks[(i - 1) % 2]
+
+
 class DNA(BaseModel):
     """K members trained in turn; decorrelated features and/or complementary Fourier inputs."""
 
@@ -70,7 +78,7 @@ class DNA(BaseModel):
 
     members: int = Field(3, ge=2, le=32, description="ensemble size K")
     variant: Variant = Field("fdec", description="cor | dec | fcor | fdec (f: Fourier inputs)")
-    projection_dim: int = Field(32, ge=1, le=4096, description="random projection size k")
+    projection_dim: int = Field(50, ge=1, le=4096, description="random projection size r")
     decorrelate_weight: float = Field(
         0.2, ge=0, le=100, description="λ of L_dec (dec and fdec; cor/fcor use CE only)"
     )
@@ -90,11 +98,15 @@ class DNA(BaseModel):
                 f"{info.fs / 2:g} Hz of dataset {info.name!r}, or no band is left for filter2"
             )
         masks = band_masks(info.n_samples, info.fs, self.bin_hz) if fourier else (None, None)
-        members = [Member(ctx.build_net(), masks[i % 2]) for i in range(self.members)]
+        members = [Member(ctx.build_net(), band_of(i, masks)) for i in range(self.members)]
         if self.decorrelates:
             require_linear_head(members[0].net)
         weight = f", λ={self.decorrelate_weight:g}, k={self.projection_dim}"
-        bands = f", members alternate {self.bin_hz:g} Hz Fourier bands" if fourier else ""
+        bands = (
+            f", member 0 raw, members 1+ alternate {self.bin_hz:g} Hz Fourier bands"
+            if fourier
+            else ""
+        )
         notes = (
             f"DNA {self.variant}: {self.members} members, mean of member probabilities"
             f"{weight if self.decorrelates else ''}{bands}"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
 from ecgarena.cli import app
+from ecgarena.ensemble import member0_protocol
 from typer.testing import CliRunner
 
 SMALL = [
@@ -35,3 +38,21 @@ def test_run_pgd_against_fdec(tmp_path):
     assert transfer["records"] == out["clean"]["n"] and len(transfer["accuracy"]) == 2
     assert all(len(row) == 3 for row in transfer["accuracy"])  # 2 members + the ensemble
     assert transfer["audit"]["passed"]
+    m0 = ens["member0_protocol"]  # crafted on member 0, only records member 0 gets right
+    assert m0["of"] == transfer["records"]
+    assert m0["records"] == round(ens["member_accuracy"]["clean"][0] * m0["of"])
+    if m0["records"]:
+        assert m0["at_least_k_correct"]["clean"]["1"] == 1.0  # member 0 itself is right
+        assert m0["average"] == pytest.approx(sum(m0["member_accuracy"]) / 2)
+
+
+def test_member0_protocol_counts_only_records_member0_gets_right_when_clean():
+    clean = np.array([[1, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]], bool)
+    attacked = np.array([[0, 0, 1, 1], [1, 0, 0, 1], [0, 0, 1, 0]], bool)
+    out = member0_protocol(clean, attacked, np.array([0, 0, 1, 1], bool))
+    assert out["records"] == 3 and out["of"] == 4  # record 2 is wrong for member 0 clean
+    assert out["member_accuracy"] == pytest.approx([1 / 3, 2 / 3, 0])
+    assert out["average"] == pytest.approx(1 / 3) and out["ensemble_accuracy"] == 1 / 3
+    # attacked, kept records 0, 1, 3: 1, 0 and 2 members right
+    assert out["at_least_k_correct"]["adversarial"] == pytest.approx({1: 2 / 3, 2: 1 / 3, 3: 0})
+    assert out["at_least_k_correct"]["clean"][1] == 1.0

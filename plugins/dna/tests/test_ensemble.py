@@ -81,10 +81,12 @@ def test_every_variant_trains_an_averaging_ensemble_of_distinct_members(variant)
     torch.testing.assert_close(out, member_logits.softmax(-1).mean(0).log())
     (grad,) = torch.autograd.grad(out[:, 0].sum(), x)
     assert grad.abs().sum() > 0
-    if variant.startswith("f"):
-        masks = [m.band.mask for m in members]
-        assert torch.equal(masks[0], masks[2])
-        assert torch.equal(masks[0] + masks[1], torch.ones(32))
+    if variant.startswith("f"):  # the paper: member 0 raw, filter 1 → member 1, 2 → member 2
+        assert isinstance(members[0].band, nn.Identity)
+        f1, f2 = members[1].band.mask, members[2].band.mask
+        assert f1[0] == 1 and torch.equal(f1 + f2, torch.ones(32))  # DC is in filter 1's band
+    else:
+        assert all(isinstance(m.band, nn.Identity) for m in members)
     state = {k: v.clone() for k, v in clf.state_dict().items()}
     again = HOST.create("defenses", "dna", {"variant": variant}).build(
         toy_fit_context(build_net=hidden_net)
@@ -153,3 +155,9 @@ def test_weights_round_trip_through_safetensors(tmp_path):
     clf = HOST.create("defenses", "dna", {"variant": "fdec"}).build(toy_fit_context())
     save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, tmp_path / "w.safetensors")
     assert set(load_file(tmp_path / "w.safetensors")) == set(clf.state_dict())
+
+
+def test_paper_defaults_lambda_and_projection():
+    defense = HOST.create("defenses", "dna", {})
+    assert defense.decorrelate_weight == 0.2 and defense.projection_dim == 50
+    assert defense.variant == "fdec" and defense.members == 3
