@@ -78,6 +78,16 @@ def versions(host: Host, spec: RunSpec) -> dict[str, str | None]:
     return plugin_versions(host, pieces)
 
 
+def stale_because(stored: dict[str, Any], data_key: str, now: dict[str, Any]) -> str | None:
+    """Why a stored cell no longer stands for its spec (None: reuse it): its data changed, or
+    a plugin, the core or torch behind it has another version now."""
+    if stored.get("data_key") not in (None, data_key):
+        return "the data changed"
+    then = stored.get("versions") or {}
+    moved = [f"{k} {then[k]} → {v}" for k, v in now.items() if k in then and then[k] != v]
+    return f"versions changed ({', '.join(moved)})" if moved else None
+
+
 class Session:
     """Shared state across cells of a run or matrix: the host, home folder and loaded data;
     `isolate` runs every attack in a separate process (see `ecgarena.isolate`)."""
@@ -465,9 +475,10 @@ class Session:
         notes = []
         if not force and self.store.done(key):
             stored = self.store.latest(key)
-            if stored.get("data_key") in (None, self.data_key(spec)):
+            stale = stale_because(stored, self.data_key(spec), versions(self.host, spec))
+            if stale is None:
                 return {**stored, "status": "skipped"}
-            notes.append("the data changed since the stored result: re-run (the old row is kept)")
+            notes.append(f"{stale} since the stored result: re-run (the old row is kept)")
         try:
             result = self.run(spec)
         except Exception as e:

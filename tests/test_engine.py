@@ -11,7 +11,7 @@ import ecgarena
 import pytest
 import torch
 from ecgarena.checks import consistency
-from ecgarena.engine import Session
+from ecgarena.engine import Session, stale_because
 from ecgarena.host import Host
 from ecgarena.specs import RunSpec, TrainSpec
 from safetensors.torch import load_file
@@ -177,3 +177,12 @@ def test_consistency_guard_reads_the_compared_metric(host, tmp_path):
     session.store.add(violating)  # a cell that broke its threat model is never compared
     again = {**small, "key": "again"}
     assert not any("1.0 mV" in w for w in consistency(host, session.store, again))
+
+
+def test_a_stored_cell_stands_only_while_its_data_and_versions_match():
+    stored = {"data_key": "d1", "versions": {"ecgarena": "0.1.0", "ecgarena-cpr": "0.1.0"}}
+    assert stale_because(stored, "d1", {"ecgarena": "0.1.0", "ecgarena-cpr": "0.1.0"}) is None
+    assert stale_because(stored, "d2", stored["versions"]) == "the data changed"
+    moved = stale_because(stored, "d1", {"ecgarena": "0.1.0", "ecgarena-cpr": "0.2.0"})
+    assert moved == "versions changed (ecgarena-cpr 0.1.0 → 0.2.0)"
+    assert stale_because({"data_key": None}, "d1", {"ecgarena": "0.1.0"}) is None
