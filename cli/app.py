@@ -14,7 +14,8 @@ from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
 from ecgarena.store import export, select
-from ecgarena.views import PIVOT_COLUMNS, ROBUST_COLUMNS
+from ecgarena.units import parse_mv
+from ecgarena.views import PIVOT_COLUMNS, robust_columns
 from ecgarena.views import pivot as view_pivot
 from ecgarena.views import robust as view_robust
 from rich.text import Text
@@ -344,6 +345,16 @@ def list_(
     render.show(table)
 
 
+def mv_list(value: str | None, flag: str) -> list[float] | None:
+    """A comma list of budgets (`0.1`, `0.1mV`, `100uV`) in mV, or None when not given."""
+    if not value:
+        return None
+    try:
+        return [parse_mv(v) for v in comma_list(value) or []]
+    except ValueError as e:
+        raise UserError(f"{flag}: {e}") from None
+
+
 @app.command()
 def results(
     format: Annotated[str, typer.Option(help="table | csv | json | md")] = "table",
@@ -370,6 +381,14 @@ def results(
         str | None,
         typer.Option(help="--robust: compute every curve on these budgets, e.g. 0.02,0.05,0.1"),
     ] = None,
+    eps_max: Annotated[
+        str | None,
+        typer.Option(
+            "--eps-max",
+            help="--robust: also report ACC/F1_robust over the grid truncated at these budgets "
+            "(each on the grid), e.g. 0.1 next to the full grid",
+        ),
+    ] = None,
     home: Home = None,
 ) -> None:
     """Stored results, newest per cell, as a table or an export; --pivot and --robust
@@ -380,9 +399,10 @@ def results(
     stored = Session(get_host(), paths.home(home)).store.results(all_rows)
     rows = select(stored, attack=attack, dataset=dataset)
     if pivot or robust:
-        grid_mv = [budget(e) for e in comma_list(grid)] if grid else None
+        grid_mv = mv_list(grid, "--grid")
+        cut_mv = mv_list(eps_max, "--eps-max")
         view = (
-            view_robust(rows, include_violations, grid_mv)
+            view_robust(rows, include_violations, grid_mv, cut_mv)
             if robust
             else view_pivot(rows, include_violations)
         )
@@ -392,7 +412,7 @@ def results(
         if format == "json":
             render.print_json({"rows": view.rows, "left_out_violations": view.left_out})
         else:
-            columns = ROBUST_COLUMNS if robust else PIVOT_COLUMNS
+            columns = robust_columns(cut_mv) if robust else PIVOT_COLUMNS
             title = (
                 "ACC_robust = sqrt(clean · normalised area under the ε curve)"
                 if robust

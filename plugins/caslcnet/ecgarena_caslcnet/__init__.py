@@ -2,7 +2,8 @@
 
 Models: `linf-dist-net` (a pure ℓ∞-distance net) and `caslcnet` (1-D ResNet with CAS blocks and
 an ℓ∞-distance head). Defenses: `mart`, `trades`, `cas`, `linf-dist` (certified) and `caslcnet`
-(MART + CAS on the caslcnet model). See METHODS.md §6–7.
+(MART on the main and every CAS head, Eq. 8, + Eq. 9's clean MSE where enabled, on the caslcnet
+model; it certifies nothing). See METHODS.md §6–7 and its corrections.
 """
 
 from __future__ import annotations

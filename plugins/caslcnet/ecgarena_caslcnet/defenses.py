@@ -1,7 +1,8 @@
-"""The training and certified defenses: MART, TRADES, CAS, ℓ∞-dist and CASLCNet (MART + CAS).
+"""The training and certified defenses: MART, TRADES and ℓ∞-dist; CAS and CASLCNet (MART +
+CAS, Eqs. 8–9) live in `cas_defenses`. DEFENSES lists every one the plugin registers.
 
 Budgets are options in mV; the inner attacks run in eval mode, from x + 0.001·N(0, 1) (model
-units) for MART/TRADES and a uniform start for CAS, with no data-range clamp.
+units) for MART/TRADES/CASLCNet and a uniform start for CAS, with no data-range clamp.
 """
 
 from __future__ import annotations
@@ -9,68 +10,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from ecgarena.constraints import random_in_ball
 from ecgarena.errors import UserError
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
+from ecgarena.protocols import Classifier, FitContext
 from ecgarena.training import fit_classifier
 from pydantic import BaseModel, ConfigDict, Field
 
-from .cas import CASLCNet, cas_outputs
+from .base import AdversarialTraining, require_net
+from .cas_defenses import CAS, CASLCNetDefense
 from .certified import CertifiedClassifier, fit_linf_dist
 from .linf_dist import LinfDistNet
-from .losses import (
-    mart_example,
-    mart_loss,
-    sign_ascent,
-    small_start,
-    task_ce,
-    trades_example,
-    trades_loss,
-)
+from .losses import mart_example, mart_loss, trades_example, trades_loss
 
-
-def require_net(net: torch.nn.Module, kind: type, defense: str, model: str) -> None:
-    """A UserError naming the defense, the model it needs and the one it got."""
-    if not isinstance(net, kind):
-        raise UserError(
-            f"defense {defense!r} needs model {model!r}; got a {type(net).__name__} "
-            f"(use --model {model})"
-        )
-
-
-def cas_loss(
-    clf: Classifier, x: torch.Tensor, y: torch.Tensor, task: str, beta: float
-) -> torch.Tensor:
-    """CAS objective: task loss of the main head + β·mean over CAS blocks of the aux-head loss."""
-    logits, aux = cas_outputs(clf, x, y)
-    return task_ce(logits, y, task) + beta * torch.stack([task_ce(a, y, task) for a in aux]).mean()
-
-
-class AdversarialTraining(BaseModel):
-    """Shared options of the PGD-based training defenses (ε and step in mV)."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: ClassVar[str] = "training"
-
-    eps_mv: float = Field(0.05, gt=0, le=5, description="ℓ∞ training budget (mV)")
-    steps: int = Field(10, ge=1, le=100, description="inner-attack sign steps")
-    step_mv: float | None = Field(
-        None, gt=0, le=5, description="inner-attack step (mV); default ε/4"
-    )
-
-    @property
-    def step(self) -> float:
-        return self.step_mv if self.step_mv is not None else self.eps_mv / 4
-
-    def notes(self) -> str:
-        return f"{self.name} training, ε {self.eps_mv:g} mV, {self.steps} steps of {self.step:g} mV"
-
-    def build(self, ctx: FitContext) -> Classifier:
-        return Classifier(ctx.build_net(), info=ClassifierInfo(notes=self.notes()))
-
-    def generator(self, ctx: FitContext) -> torch.Generator:
-        return torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+__all__ = ["CAS", "DEFENSES", "MART", "TRADES", "CASLCNetDefense", "LinfDist"]
 
 
 class MART(AdversarialTraining):
@@ -103,65 +54,6 @@ class TRADES(AdversarialTraining):
             std = float(clf.standardize.std)
             adv = trades_example(clf, x, task, self.eps_mv, self.step, self.steps, std, gen)
             return trades_loss(clf(x), clf(adv), y, task, self.beta)
-
-        return fit_classifier(classifier, ctx, loss=loss, description=f"train {self.name}")
-
-
-class CAS(AdversarialTraining):
-    """CAS adversarial training (Bai et al. ICLR 2021): CE + β·CAS loss on PGD examples that
-    maximise the same loss (uniform random start, eval mode); needs a model with CAS blocks."""
-
-    name: ClassVar[str] = "cas"
-    beta: float = Field(2.0, ge=0, le=100, description="weight of the CAS auxiliary loss")
-
-    def build(self, ctx: FitContext) -> Classifier:
-        net = ctx.build_net()
-        require_net(net, CASLCNet, self.name, "caslcnet")
-        return Classifier(net, info=ClassifierInfo(notes=self.notes()))
-
-    def adversarial(
-        self, clf: Classifier, x: torch.Tensor, y: torch.Tensor, task: str, start: torch.Tensor
-    ) -> torch.Tensor:
-        """x' maximising the CAS objective (the masks use ŷ: the model is in eval mode)."""
-        return sign_ascent(
-            clf,
-            x,
-            lambda xa: cas_loss(clf, xa, y, task, self.beta),
-            self.eps_mv,
-            self.step,
-            self.steps,
-            start,
-        )
-
-    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
-        task, gen = ctx.info.task, self.generator(ctx)
-        threat = ThreatModel(norm="linf", budget_mv=self.eps_mv)
-
-        def loss(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            start = random_in_ball(tuple(x.shape), threat, gen, x.device)
-            return cas_loss(clf, self.adversarial(clf, x, y, task, start), y, task, self.beta)
-
-        return fit_classifier(classifier, ctx, loss=loss, description=f"train {self.name}")
-
-
-class CASLCNetDefense(CAS):
-    """The CASLCNet recipe: the caslcnet model trained with MART (β=6) plus the CAS auxiliary
-    loss (β=2) on the adversarial examples; the inner attack maximises CE + β·CAS from MART's
-    x + 0.001·N(0, 1) start (CAS's rule that the attack ascends the training objective)."""
-
-    name: ClassVar[str] = "caslcnet"
-    mart_beta: float = Field(6.0, ge=0, le=100, description="MART robust-term weight")
-
-    def train(self, classifier: Classifier, ctx: FitContext) -> dict[str, Any]:
-        task, gen = ctx.info.task, self.generator(ctx)
-
-        def loss(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            start = small_start(x, float(clf.standardize.std), gen)
-            adv = self.adversarial(clf, x, y, task, start)
-            clean, _ = cas_outputs(clf, x, y)
-            logits, aux = cas_outputs(clf, adv, y)
-            cas = torch.stack([task_ce(a, y, task) for a in aux]).mean()
-            return mart_loss(clean, logits, y, task, self.mart_beta) + self.beta * cas
 
         return fit_classifier(classifier, ctx, loss=loss, description=f"train {self.name}")
 

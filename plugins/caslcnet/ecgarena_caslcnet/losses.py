@@ -30,7 +30,9 @@ def as_labels(y: torch.Tensor, task: str) -> torch.Tensor:
     return (y.reshape(-1) if task == "multilabel" else y).long()
 
 
-def task_ce(logits: torch.Tensor, y: torch.Tensor, task: str, reduction: str = "mean"):
+def task_ce(
+    logits: torch.Tensor, y: torch.Tensor, task: str, reduction: str = "mean"
+) -> torch.Tensor:
     """CE for multiclass, the per-label binary CE (= BCE-with-logits) for multilabel."""
     return F.cross_entropy(as_classes(logits, task), as_labels(y, task), reduction=reduction)
 
@@ -66,20 +68,23 @@ def sign_ascent(
     model: nn.Module,
     x: torch.Tensor,
     objective: Callable[[torch.Tensor], torch.Tensor],
-    eps_mv: float,
-    step_mv: float,
+    eps_mv: float | torch.Tensor,
+    step_mv: float | torch.Tensor,
     steps: int,
     start: torch.Tensor,
 ) -> torch.Tensor:
     """Maximise `objective(x + δ)` by sign steps from δ = `start`, projecting δ onto the ℓ∞
-    ball of radius ε (mV) after every step; the model is in eval mode throughout. Returns
-    x + δ (detached); there is no data-range clamp."""
-    delta = start.detach()
+    ball of radius ε (mV) after every step; the model is in eval mode throughout. ε and the
+    step are scalars or per-lead `(1, leads, 1)` tensors. Returns x + δ (detached); there is
+    no data-range clamp."""
+    eps = torch.as_tensor(eps_mv, dtype=x.dtype, device=x.device)
+    delta = torch.maximum(torch.minimum(start.detach(), eps), -eps)
     with eval_mode(model):
         for _ in range(steps):
             delta.requires_grad_(True)
             (grad,) = torch.autograd.grad(objective(x + delta), delta)
-            delta = (delta.detach() + step_mv * grad.sign()).clamp(-eps_mv, eps_mv)
+            delta = delta.detach() + step_mv * grad.sign()
+            delta = torch.maximum(torch.minimum(delta, eps), -eps)
     return (x + delta).detach()
 
 
@@ -93,8 +98,8 @@ def mart_example(
     x: torch.Tensor,
     y: torch.Tensor,
     task: str,
-    eps_mv: float,
-    step_mv: float,
+    eps_mv: float | torch.Tensor,
+    step_mv: float | torch.Tensor,
     steps: int,
     std: float,
     generator: torch.Generator,
