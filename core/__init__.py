@@ -3,6 +3,8 @@
 The public API for plugin authors: protocols, specs, the hook marker and shared helpers.
 """
 
+from importlib.metadata import version
+
 from .errors import DataError, PluginError, UserError
 from .hookspecs import hookimpl
 from .protocols import (
@@ -19,7 +21,7 @@ from .protocols import (
 )
 from .specs import MatrixSpec, RunSpec, ThreatModel, TrainSpec
 
-__version__ = "0.1.0"
+__version__ = version("ecgarena")  # one source: pyproject.toml
 
 __all__ = [
     "Attack",
