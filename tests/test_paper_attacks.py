@@ -37,7 +37,7 @@ def noise_at_seed_budget(home: Path, *extra: str) -> dict:
 
 
 def test_scar_is_universal_band_limited_audited_and_beats_noise(home):
-    out = run(home, "scar")
+    out = run(home, "scar", "--attack-opt", 'projection="clip-filter"')  # keeps its band
     assert out["spec"]["eps"] == pytest.approx(0.2)  # SCAR's default budget (V2–V6)
     assert out["threat"]["budget_mv"] == pytest.approx([0.1] * 7 + [0.2] * 5)
     checks = {c["name"]: c["passed"] for c in out["audit"]["checks"]}

@@ -171,3 +171,37 @@ def test_cw_l2_unfooled_records_stay_within_a_tiny_budget():
     attack = HOST.create("attacks", "cw-l2", {"steps": 5, "search_steps": 1})
     delta = attack.run(clf, x, y, attack.threat_model(1e-3), _ctx())
     assert (delta.flatten(1).norm(dim=1) <= 1e-3 + 1e-6).all()
+
+
+def test_cw_l2_report_counts_only_records_correct_when_clean():
+    """Records already misclassified when clean are 'found' at 0 mV: they must not count
+    towards `found_adversarial` or `median_min_l2_mv` (the report says how many counted)."""
+    clf, x = linear_classifier(), torch.randn(12, 2, 40)
+    with torch.no_grad():
+        pred = clf(x).argmax(1)
+    y = pred.clone()
+    y[:5] = (pred[:5] + 1) % 3  # five records misclassified when clean
+    attack = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
+    delta = attack.run(clf, x, y, attack.threat_model(5.0), _ctx())
+    assert torch.count_nonzero(delta[:5]) == 0  # already adversarial: δ = 0, not counted
+    report = attack.report
+    assert report["records"] == 12
+    assert report["counted_records"] == 7 and report["misclassified_clean"] == 5
+    assert 6 <= report["found_adversarial"] <= 7
+    assert report["median_min_l2_mv"] > 0.0  # the zeros of the misclassified are left out
+    # the same records alone give the same statistics
+    alone = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
+    alone.run(clf, x[5:], y[5:], alone.threat_model(5.0), _ctx())
+    for key in ("found_adversarial", "median_min_l2_mv"):
+        assert alone.report[key] == pytest.approx(report[key], rel=1e-4), key
+
+
+def test_cw_l2_report_with_every_record_misclassified_counts_none():
+    clf, x = linear_classifier(1), torch.randn(4, 2, 40)
+    with torch.no_grad():
+        y = (clf(x).argmax(1) + 1) % 3
+    attack = HOST.create("attacks", "cw-l2", {"steps": 3, "search_steps": 1})
+    attack.run(clf, x, y, attack.threat_model(1.0), _ctx())
+    report = attack.report
+    assert report["counted_records"] == 0 and report["found_adversarial"] == 0
+    assert report["median_min_l2_mv"] != report["median_min_l2_mv"]  # NaN: nothing counted

@@ -2,6 +2,11 @@
 
 PGD warm start (20 steps, α = ε/10, no random start), then 40 sign steps on θ with the
 perturbation S(θ) — a mean of Gaussian smoothings — so the result is smooth by construction.
+
+Paper form: 300 Hz, kernel sizes 5, 7, 11, 15, 19 × σ 1, 3, 5, 7, 10 samples. Our choice at
+other rates (`smoothing.py`): the same durations in samples, with every kernel kept at least
+`min_taps` = 3 taps (at 100 Hz the size-5 kernels would otherwise be 1-tap identities);
+`min_taps=1` is the plain duration rescaling. The report lists the taps used at the run's rate.
 """
 
 from __future__ import annotations
@@ -16,9 +21,19 @@ from ecgarena.gradients import eval_mode, per_sample_loss, pgd
 from ecgarena.protocols import AttackContext, Classifier, ClassifierInfo, FitContext
 from ecgarena.specs import ThreatModel
 from ecgarena.training import fit_classifier
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from .smoothing import SIGMAS, SIZES, kernel_bank, mean_kernel, padding_mask, smooth
+from .smoothing import (
+    MIN_TAPS,
+    REFERENCE_FS,
+    SIGMAS,
+    SIZES,
+    kernel_bank,
+    mean_kernel,
+    padding_mask,
+    scaled_size,
+    smooth,
+)
 
 
 class SAPAttack(BaseModel):
@@ -34,13 +49,33 @@ class SAPAttack(BaseModel):
     kernel_sizes: tuple[int, ...] = Field(SIZES, min_length=1, description="sizes at 300 Hz")
     sigmas: tuple[float, ...] = Field(SIGMAS, min_length=1, description="σ at 300 Hz, samples")
     keep_padding: bool = Field(True, description="δ = 0 on zero-padded record ends")
+    min_taps: int = Field(
+        MIN_TAPS, ge=1, le=99, description="rescaled kernels keep ≥ this many taps (odd)"
+    )
+    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("min_taps")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"min_taps must be odd, got {value}")
+        return value
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The kernel taps used at the last run's rate (sizes are given at 300 Hz)."""
+        return self._report
 
     def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
         return ThreatModel(norm="linf", budget_mv=budget_mv)
 
     def kernel(self, fs: float) -> torch.Tensor:
         """The mean smoothing kernel at the dataset's rate."""
-        return mean_kernel(kernel_bank(fs, self.kernel_sizes, self.sigmas))
+        return mean_kernel(kernel_bank(fs, self.kernel_sizes, self.sigmas, self.min_taps))
+
+    def kernel_taps(self, fs: float) -> list[int]:
+        """Taps of each kernel size at `fs` (the 300 Hz sizes, rescaled)."""
+        return [scaled_size(s, fs, self.min_taps) for s in self.kernel_sizes]
 
     def run(
         self,
@@ -50,8 +85,15 @@ class SAPAttack(BaseModel):
         threat: ThreatModel,
         ctx: AttackContext,
     ) -> torch.Tensor:
-        task = ctx.info.task
-        kernel = self.kernel(ctx.info.fs)
+        task, fs = ctx.info.task, ctx.info.fs
+        kernel = self.kernel(fs)
+        self._report = {
+            "fs_hz": fs,
+            "reference_fs_hz": REFERENCE_FS,
+            "kernel_sizes_at_reference": list(self.kernel_sizes),
+            "kernel_taps": self.kernel_taps(fs),
+            "min_taps": self.min_taps,
+        }
         alpha = self.step_size * lead_budget(threat, x.shape[1], x)
         theta = (
             pgd(

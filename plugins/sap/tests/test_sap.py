@@ -18,6 +18,7 @@ from ecgarena_sap.smoothing import (
     mean_kernel,
     odd,
     padding_mask,
+    scaled_size,
     smooth,
 )
 from hypothesis import assume, given, settings
@@ -61,19 +62,21 @@ def test_registered_and_default_bank_at_300_hz():
 
 
 @settings(max_examples=60, deadline=None)
-@given(fs=st.floats(30.0, 2000.0))
-def test_bank_scaling_rule_keeps_durations(fs):
+@given(fs=st.floats(30.0, 2000.0), min_taps=st.sampled_from([1, 3, 5]))
+def test_bank_scaling_rule_keeps_durations(fs, min_taps):
     scale = fs / 300.0
-    bank = kernel_bank(fs)
+    bank = kernel_bank(fs, min_taps=min_taps)
     assert len(bank) == 25
     for j, w in enumerate(bank):
         size, sigma = SIZES[j // len(SIGMAS)], SIGMAS[j % len(SIGMAS)]
         n = len(w)
-        assert n % 2 == 1 and n >= 1
-        assert n == odd(size * scale)
-        # round-to-odd: no odd integer is closer to s·fs/300
-        assert abs(n - size * scale) <= 1.0 + 1e-9
-        assert all(abs(m - size * scale) >= abs(n - size * scale) - 1e-9 for m in (n - 2, n + 2))
+        assert n % 2 == 1 and n >= min_taps
+        assert n == scaled_size(size, fs, min_taps) == max(odd(size * scale), min_taps)
+        if n > min_taps:  # not raised by the floor: round-to-odd, no odd integer is closer
+            assert abs(n - size * scale) <= 1.0 + 1e-9
+            assert all(
+                abs(m - size * scale) >= abs(n - size * scale) - 1e-9 for m in (n - 2, n + 2)
+            )
         assert torch.all(w >= 0) and float(w.sum()) == pytest.approx(1.0, abs=1e-12)
         i = torch.arange(n, dtype=torch.float64) - n // 2
         ref = torch.exp(-(i**2) / (2 * (sigma * scale) ** 2))
@@ -81,6 +84,50 @@ def test_bank_scaling_rule_keeps_durations(fs):
     k = mean_kernel(bank)
     assert len(k) % 2 == 1 and torch.all(k >= 0)
     assert float(k.sum()) == pytest.approx(1.0, abs=1e-12)
+
+
+def _gain(kernel: torch.Tensor, fs: float, hz: float) -> float:
+    """|H(f)| of the symmetric kernel (a cosine sum), measured on a tone: RMS out / RMS in
+    away from the zero-padded ends."""
+    t = torch.arange(4000, dtype=torch.float64) / fs
+    tone = torch.sin(2 * torch.pi * hz * t).view(1, 1, -1)
+    out = smooth(tone, kernel)[..., 100:-100]
+    return float(out.pow(2).mean().sqrt() / tone[..., 100:-100].pow(2).mean().sqrt())
+
+
+def test_kernel_taps_at_100_300_500_hz():
+    attack = SAPAttack()
+    assert attack.kernel_taps(300.0) == [5, 7, 11, 15, 19]  # the paper's sizes, unchanged
+    assert attack.kernel_taps(100.0) == [3, 3, 3, 5, 7]  # 5 → 1 tap without the 3-tap floor
+    assert attack.kernel_taps(500.0) == [9, 11, 19, 25, 31]
+    assert SAPAttack(min_taps=1).kernel_taps(100.0) == [1, 3, 3, 5, 7]  # the plain rescaling
+    moot = zip(kernel_bank(300.0, min_taps=1), kernel_bank(300.0), strict=True)
+    assert all(torch.equal(a, b) for a, b in moot)  # at 300 Hz the floor changes nothing
+    assert scaled_size(1, 100.0) == 1  # a kernel given as 1 tap is never raised by the floor
+    with pytest.raises(ValueError, match="odd"):
+        SAPAttack(min_taps=4)
+
+
+def test_at_100_hz_every_kernel_has_three_taps_and_40_hz_is_attenuated_as_at_300_hz():
+    """Without the floor the five size-5 kernels are identities at 100 Hz and S keeps 32 % of
+    a 40 Hz tone (22 % at 300 Hz); with every kernel ≥ 3 taps it keeps 14 %."""
+    assert min(len(w) for w in kernel_bank(100.0)) >= 3
+    at_300 = _gain(SAPAttack().kernel(300.0), 300.0, 40.0)
+    at_100 = _gain(SAPAttack().kernel(100.0), 100.0, 40.0)
+    plain = _gain(SAPAttack(min_taps=1).kernel(100.0), 100.0, 40.0)
+    assert at_300 == pytest.approx(0.220, abs=0.005)
+    assert at_100 == pytest.approx(0.142, abs=0.005)
+    assert plain == pytest.approx(0.322, abs=0.005)
+    assert at_100 <= at_300 < plain  # the old rescaling fails this bound
+
+
+def test_report_lists_the_taps_used():
+    x = torch.randn(2, 2, 100, generator=torch.Generator().manual_seed(0))
+    attack = SAPAttack(pgd_steps=1, steps=1)
+    _, report, _ = _run(attack, x, 0.05, 100.0)
+    assert report.passed, report.violations
+    assert attack.report["kernel_taps"] == [3, 3, 3, 5, 7] and attack.report["min_taps"] == 3
+    assert attack.report["fs_hz"] == 100.0 and attack.report["reference_fs_hz"] == 300.0
 
 
 @pytest.mark.parametrize("fs", [100.0, 300.0, 360.0, 500.0])

@@ -1,5 +1,10 @@
 """The `scar` attack: one band-limited universal perturbation with per-lead amplitude budgets,
-fitted on the training split (or val) and evaluated on the attacked records."""
+fitted on the training split (or val) and evaluated on the attacked records.
+
+Every update is band-limited (15 Hz). The paper's element-wise projection (`clip`, default) can
+put energy back above the band, so only the band-keeping projections (`clip-filter`,
+`rescale`) declare `band_hz` to the core's audit (see `universal.py`).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ from .universal import BandOptions, universal_grad
 
 
 class SCARAttack(BandOptions, PrecordialProfile):
-    """SCAR: universal, band-limited (15 Hz), lead-budgeted perturbation by normalised SGD."""
+    """SCAR: universal, lead-budgeted perturbation by normalised SGD on band-limited (15 Hz)
+    updates; the band is declared only under a band-keeping projection."""
 
     name: ClassVar[str] = "scar"
     default_eps_mv: ClassVar[float] = 0.2  # V2–V6; limb leads and V1 get 0.1 mV (the seed's)
@@ -42,7 +48,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
         return ThreatModel(
             norm="linf",
             budget_mv=budget_mv,
-            band_hz=self.cutoff_hz,
+            band_hz=self.band_hz,
             universal=True,
         )
 
@@ -96,5 +102,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
             "held_out_flip_rate": history,
             "kept_flip_rate": round(best_rate, 4),
             "epochs_run": len(history),
+            "projection": self.projection,
+            "band_hz_declared": self.band_hz,
         }
         return best

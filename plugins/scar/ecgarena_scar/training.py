@@ -37,7 +37,7 @@ class SCARTraining(BandOptions, PrecordialProfile):
 
     def scar_threat(self, ctx: FitContext) -> ThreatModel:
         budget = self.expand_budget(self.eps_mv, ctx.info.leads)
-        return ThreatModel(budget_mv=budget, band_hz=self.cutoff_hz, universal=True)
+        return ThreatModel(budget_mv=budget, band_hz=self.band_hz, universal=True)
 
     def universal_augment(self, ctx: FitContext):
         """A closure that keeps v across batches and returns x + v (v refreshed as it goes)."""

@@ -1,5 +1,6 @@
 """Universal adversarial perturbations with DeepFool steps (Moosavi-Dezfooli et al. 2017),
-the SCAR seed's baseline, with its post-hoc low-pass filter."""
+the SCAR seed's baseline, with its post-hoc filter: SCAR's low-pass and W-tap smoothing, then
+clipping to the amplitude budget."""
 
 from __future__ import annotations
 
