@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from importlib import metadata
 
 import ecgarena
 import pytest
@@ -125,7 +126,8 @@ def test_accuracy_falls_as_budget_grows(host, tmp_path):
 def test_result_is_json_ready_and_has_versions(host, tmp_path):
     result = Session(host, tmp_path).run(RunSpec(attack="noise", **SMALL))
     text = json.dumps(result)
-    assert result["versions"]["basic-attacks"] == "0.1.0" and "ecgarena" in result["versions"]
+    installed = metadata.version("ecgarena-basic-attacks")
+    assert result["versions"]["basic-attacks"] == installed and "ecgarena" in result["versions"]
     assert "seed" in text and result["timings"]["total_s"] > 0
 
 
