@@ -286,9 +286,11 @@ class MatrixSpec(BaseModel):
     def _check_eps(cls, value: Any) -> list[Budget | None]:
         return [_budget(v) for v in (value if isinstance(value, list) else [value])]
 
-    def options(self, name: str | None) -> list[dict[str, Any]]:
-        """The option sets of a plugin: one dict, or each of a list (a grid over variants)."""
-        given = self.params.get(name or "", {})
+    def options(self, name: str | None, kind: str = "") -> list[dict[str, Any]]:
+        """The option sets of a plugin: one dict, or each of a list (a grid over variants).
+        `KIND.NAME` (e.g. `defenses.caslcnet`) addresses one kind where a model and a defense
+        share a name; plain `NAME` applies to every kind of that name."""
+        given = self.params.get(f"{kind}.{name}", self.params.get(name or "", {}))
         return given if isinstance(given, list) else [given]
 
     def cells(self) -> list[RunSpec]:
@@ -323,8 +325,8 @@ class MatrixSpec(BaseModel):
             for d in self.datasets
             for dp in self.options(d)
             for m, f in pairs
-            for mp in self.options(m)
-            for fp in self.options(f)
+            for mp in self.options(m, "models")
+            for fp in self.options(f, "defenses")
             for s in self.seeds
             for a in self.attacks
             for ap in self.options(a)

@@ -108,3 +108,13 @@ def test_matrix_pairs_option_set_grids_and_dataset_folders(tmp_path):
         "ptbxl": tmp_path,
     }
     assert all(c.attack_params == {"steps": 7} for c in cells)
+
+
+def test_matrix_options_can_name_the_kind_where_a_model_and_a_defense_share_a_name():
+    spec = MatrixSpec(
+        models=["caslcnet"],
+        defenses=["caslcnet"],
+        params={"defenses.caslcnet": {"clean_mse": True}, "caslcnet": {"width": 8}},
+    )
+    (cell,) = spec.cells()
+    assert cell.defense_params == {"clean_mse": True} and cell.model_params == {"width": 8}
