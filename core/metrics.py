@@ -91,14 +91,13 @@ def classification(
     classifier's own decisions (may abstain) for accuracy and F1; AUROC stays on the logits."""
     decided = pred is not None
     pred = predict(logits, task) if pred is None else np.asarray(pred, np.int64)
-    onehot_y = class_scores(logits, y, task)[1]
-    f1 = f1_per_class(onehot_y, decision_hot(pred, y, task, len(classes)), len(classes))
+    scores, onehot = class_scores(logits, y, task)
+    f1 = f1_per_class(onehot, decision_hot(pred, y, task, len(classes)), len(classes))
     out = {
         "n": int(len(y)),
         "macro_f1": float(f1.mean()),
         "per_class_f1": dict(zip(classes, map(float, f1))),
     }
-    scores, onehot = class_scores(logits, y, task)
     aucs = [auroc(scores[:, c], onehot[:, c]) for c in range(len(classes))]
     valid = [a for a in aucs if not np.isnan(a)]
     out["macro_auc"] = float(np.mean(valid)) if valid else float("nan")
