@@ -138,23 +138,20 @@ def run_result(result: dict[str, Any]) -> None:
     ens = result.get("ensemble")
     if ens:
         accs = ens["member_accuracy"]
-        k = ens["at_least_k_correct"]["adversarial"]
         show(
             f"ensemble of {ens['members']}: member accuracy clean "
             + " / ".join(f"{a:.2f}" for a in accs["clean"])
             + ", attacked "
             + " / ".join(f"{a:.2f}" for a in accs["adversarial"])
             + "; attacked P(≥k correct) "
-            + ", ".join(f"k={n}: {v:.2f}" for n, v in k.items())
+            + at_least_k_text(ens)
             + " (white-box on the ensemble)"
         )
         m0 = ens.get("member0_protocol")
         if m0:
-            k0 = m0["at_least_k_correct"]["adversarial"]
             show(
                 f"crafted on member 0 (DNA protocol, {m0['records']} of {m0['of']} records member"
-                f" 0 gets right): average {m0['average']:.2f}, P(≥k correct) "
-                + ", ".join(f"k={n}: {v:.2f}" for n, v in k0.items())
+                f" 0 gets right): average {m0['average']:.2f}, P(≥k correct) " + at_least_k_text(m0)
             )
     for w in result.get("warnings", []):
         show(f"[yellow]warning:[/yellow] {w}")
@@ -164,6 +161,16 @@ def run_result(result: dict[str, Any]) -> None:
         f"timings: data {t['data_s']:.1f}s · train {t['train_s']:.1f}s{cached} · clean "
         f"{t['clean_eval_s']:.1f}s · attack {t['attack_s']:.1f}s · total {t['total_s']:.1f}s"
         + (" · [dim]stored result, --force re-runs[/dim]" if result["status"] == "skipped" else "")
+    )
+
+
+def at_least_k_text(block: dict[str, Any]) -> str:
+    """Attacked P(≥k correct) for each k with its Wilson interval where one is stored."""
+    values = block["at_least_k_correct"]["adversarial"]
+    bounds = block.get("at_least_k_interval", {}).get("adversarial", {})
+    return ", ".join(
+        f"k={k}: {v:.2f}" + (" [{:.2f}, {:.2f}]".format(*bounds[k]) if bounds.get(k) else "")
+        for k, v in values.items()
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 
 from . import metrics
 from .audit import AuditReport
@@ -17,6 +18,7 @@ from .protocols import Classifier
 from .training import predict_logits
 
 ENSEMBLE_RECORDS = 128  # records each member-targeted attack is crafted on
+LEVEL = 0.95  # Wilson score intervals on P(≥k correct): a proportion of records
 
 # (member index, records, labels) -> (δ, audit) of the attack crafted on that member alone
 AttackMember = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, AuditReport]]
@@ -46,10 +48,7 @@ def ensemble_block(
         "members": len(members),
         "protocol": "the run's attack, white-box on the whole ensemble (our addition)",
         "member_accuracy": {"clean": clean.mean(1).tolist(), "adversarial": adv.mean(1).tolist()},
-        "at_least_k_correct": {
-            part: {k: metrics.at_least_k_correct(c, k) for k in range(1, len(members) + 1)}
-            for part, c in (("clean", clean), ("adversarial", adv))
-        },
+        **at_least_k_block(clean, adv),
     }
     if attack_member is None:
         out["member_transfer"] = "skipped: a universal attack is fitted once, on the ensemble"
@@ -81,7 +80,6 @@ def member0_protocol(
     member 0: over the records member 0 gets right when clean, each member's accuracy, their
     mean ("Average") and P(≥k of K correct), clean and attacked."""
     kept = clean[0]
-    k_range = range(1, len(clean) + 1)
     return {
         "protocol": "crafted white-box on member 0, evaluated on every member (DNA paper)",
         "records": int(kept.sum()),
@@ -89,8 +87,29 @@ def member0_protocol(
         "member_accuracy": attacked[:, kept].mean(1).tolist() if kept.any() else [],
         "average": float(attacked[:, kept].mean()) if kept.any() else float("nan"),
         "ensemble_accuracy": float(ensemble_ok[kept].mean()) if kept.any() else float("nan"),
+        **at_least_k_block(clean[:, kept], attacked[:, kept]),
+    }
+
+
+def at_least_k_block(clean: np.ndarray, attacked: np.ndarray) -> dict[str, Any]:
+    """P(≥k of K correct) for k = 1..K from `(K, n)` correctness matrices, clean and attacked,
+    each with its Wilson 95 % interval over the n records (None when n = 0)."""
+    parts = (("clean", clean), ("adversarial", attacked))
+    k_range = range(1, len(clean) + 1)
+    return {
         "at_least_k_correct": {
-            part: {k: metrics.at_least_k_correct(c[:, kept], k) for k in k_range}
-            for part, c in (("clean", clean), ("adversarial", attacked))
+            part: {k: metrics.at_least_k_correct(c, k) for k in k_range} for part, c in parts
+        },
+        "at_least_k_interval": {
+            part: {k: wilson((c.sum(0) >= k).sum(), c.shape[1]) for k in k_range}
+            for part, c in parts
         },
     }
+
+
+def wilson(successes: int, n: int) -> list[float] | None:
+    """The Wilson score interval of a proportion (scipy), None for no trials."""
+    if n == 0:
+        return None
+    ci = binomtest(int(successes), n).proportion_ci(confidence_level=LEVEL, method="wilson")
+    return [float(ci.low), float(ci.high)]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from ecgarena.cli import app
-from ecgarena.ensemble import member0_protocol
+from ecgarena.ensemble import member0_protocol, wilson
 from typer.testing import CliRunner
 
 SMALL = [
@@ -56,3 +56,12 @@ def test_member0_protocol_counts_only_records_member0_gets_right_when_clean():
     # attacked, kept records 0, 1, 3: 1, 0 and 2 members right
     assert out["at_least_k_correct"]["adversarial"] == pytest.approx({1: 2 / 3, 2: 1 / 3, 3: 0})
     assert out["at_least_k_correct"]["clean"][1] == 1.0
+    for k, value in out["at_least_k_correct"]["adversarial"].items():
+        low, high = out["at_least_k_interval"]["adversarial"][k]
+        assert low <= value <= high and 0 <= low < high <= 1  # 3 records: wide, never a point
+
+
+def test_wilson_interval_matches_the_published_formula_and_has_none_for_no_records():
+    assert wilson(7, 15) == pytest.approx([0.2481, 0.6988], abs=1e-4)  # Wilson 1927, z = 1.96
+    assert wilson(0, 24)[0] == 0.0 and wilson(24, 24)[1] == 1.0
+    assert wilson(0, 0) is None
