@@ -6,14 +6,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from ecgarena import matrix as grid
 from ecgarena import paths
-from ecgarena.engine import Session
 from ecgarena.errors import UserError
 from ecgarena.host import KINDS, get_host, options_of
 from ecgarena.progress import console, progress
 from ecgarena.registry import plugin_status
+from ecgarena.resources import Resources
+from ecgarena.result import CellResult
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
-from ecgarena.store import export, select
+from ecgarena.store import Store
+from ecgarena.tables import export, select
 from ecgarena.units import parse_mv
 from ecgarena.views import PIVOT_COLUMNS, robust_columns
 from ecgarena.views import pivot as view_pivot
@@ -80,11 +83,16 @@ Isolate = Annotated[
 VIOLATION_EXIT = 3  # a stored cell broke its threat model (1: a cell failed; 2: bad input)
 
 
-def exit_code(results: list[dict[str, Any]]) -> int:
+def exit_code(results: list[CellResult]) -> int:
     """3 when any cell violates its threat model, else 1 when any failed, else 0."""
-    if any(not (r.get("audit") or {}).get("passed", True) for r in results):
+    if not all(r.passed for r in results):
         return VIOLATION_EXIT
-    return 1 if any(r["status"] == "failed" for r in results) else 0
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def store_of(home: Path | None) -> Store:
+    """The results store of the home folder (`--home`, $ECGARENA_HOME or ./.ecgarena)."""
+    return Store(paths.home(home) / "results.sqlite")
 
 
 def _train(config: dict[str, Any], epochs: int | None) -> dict[str, Any]:
@@ -156,9 +164,10 @@ def run(
         }
     )
     spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
-    result = Session(get_host(), paths.home(home), isolate).run_and_store(spec, force=force)
+    res = Resources(get_host(), paths.home(home), isolate)
+    result = grid.run_and_store(res, store_of(home), spec, force=force)
     if json_out:
-        render.print_json(result)
+        render.print_json(result.row())
     else:
         render.run_result(result)
     if exit_code([result]):
@@ -227,62 +236,26 @@ def matrix(
     spec: MatrixSpec = validate(
         MatrixSpec, {**base, **flags, "train": _train(base, epochs)}, "matrix spec"
     )
-    host = get_host()
-    for kind, names in (
-        ("datasets", spec.datasets),
-        ("models", spec.models),
-        ("defenses", spec.defenses),
-        ("attacks", spec.attacks),
-        ("models", [spec.source_model] if spec.source_model else []),
-        ("defenses", [spec.source_defense] if spec.source_defense else []),
-        ("datasets", [spec.eval_dataset] if spec.eval_dataset else []),
-        ("models", [m for m, _ in spec.pairs or []]),
-        ("defenses", [f for _, f in spec.pairs or []]),
-    ):
-        for name in names:
-            host.get(kind, name)  # unknown names fail before any training
-    session = Session(host, paths.home(home), isolate)
-    cells = [session.resolve(cell) for cell in spec.cells()]
-    results = []
+    res = Resources(get_host(), paths.home(home), isolate)
+    work = grid.plan(spec, res)  # every name and option checked before anything trains
     with progress() as bar:
-        task = bar.add_task("matrix", total=len(cells), info="")
-        for cell in cells:
-            bar.update(task, info=f"{cell.defense}/{cell.attack} ε={render.eps_text(cell.eps)}")
-            results.append(session.run_and_store(cell, force=force, keep_going=True))
-            bar.advance(task)
+        task = bar.add_task("matrix", total=len(work.cells), info="")
+
+        def on_cell(cell: grid.CellTask, done: CellResult | None) -> None:
+            c = cell.spec
+            if done is None:
+                bar.update(task, info=f"{c.defense}/{c.attack} ε={render.eps_text(c.eps)}")
+            else:
+                bar.advance(task)
+
+        results = grid.run_local(work, res, store_of(home), force=force, on_cell=on_cell)
     if json_out:
+        # tracebacks of failed cells stay in the store: the output names the error in one line
         render.print_json(
-            {
-                "cells": [
-                    {
-                        **{
-                            k: r.get(k)
-                            for k in (
-                                "spec",
-                                "status",
-                                "error",
-                                "clean",
-                                "adversarial",
-                                "fooling",
-                                "targets",
-                                "audit",
-                                "gate",
-                                "intervals",
-                                "trivial",
-                                "warnings",
-                                "timings",
-                            )
-                        },
-                        "perturbation": {
-                            k: v for k, v in (r.get("perturbation") or {}).items() if k != "psd"
-                        },
-                    }
-                    for r in results
-                ]
-            }
+            {"cells": [r.model_dump(mode="json", exclude={"traceback"}) for r in results]}
         )
     else:
-        render.results_table(results, title=f"matrix: {len(cells)} cells")
+        render.results_table(results, title=f"matrix: {len(results)} cells")
     if exit_code(results):
         raise typer.Exit(exit_code(results))
 
@@ -396,7 +369,7 @@ def results(
     formats = ("table", "csv", "json", "md")
     if format not in formats:
         raise UserError(f"unknown format {format!r} (valid: {', '.join(formats)})")
-    stored = Session(get_host(), paths.home(home)).store.results(all_rows)
+    stored = store_of(home).results(all_rows)
     rows = select(stored, attack=attack, dataset=dataset)
     if pivot or robust:
         grid_mv = mv_list(grid, "--grid")
@@ -450,8 +423,7 @@ def plot(
         raise UserError(f"unknown plot {kind!r} (valid: {', '.join(plots.KINDS)})")
     wanted = {"dataset": dataset, "model": model, "defense": defense, "seed": seed}
     wanted |= {"attack": comma_list(attack), "source_model": source_model}
-    stored = Session(get_host(), paths.home(home)).store.results()
-    rows = select([r for r in stored if r["status"] == "done"], **wanted)
+    rows = select([r for r in store_of(home).results() if r.status == "done"], **wanted)
     if not rows:
         shown = {k: v for k, v in wanted.items() if v is not None}
         raise UserError(f"no stored result matches {shown or 'anything'}; run a cell first")

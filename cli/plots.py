@@ -12,16 +12,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from ecgarena.artifacts import ArtifactError, read_tensors  # noqa: E402
 from ecgarena.errors import UserError  # noqa: E402
+from ecgarena.result import CellResult  # noqa: E402
 from ecgarena.units import format_mv  # noqa: E402
-from safetensors import safe_open  # noqa: E402
 
 KINDS = ("overlay", "psd", "targets", "sweep")
 
 
-def title_of(result: dict[str, Any]) -> str:
-    spec = result["spec"]
-    src = result.get("source")
+def title_of(result: CellResult) -> str:
+    """What a figure shows: dataset, model, defense, attack (and its source), budget, seed."""
+    spec = result.spec
+    src = result.source
     via = f" (crafted on {src['model']}/{src['defense']})" if src else ""
     return (
         f"{spec['dataset']} · {spec['model']} · {spec['defense']} · {spec['attack']}{via}"
@@ -29,27 +31,29 @@ def title_of(result: dict[str, Any]) -> str:
     )
 
 
-def budget_text(result: dict[str, Any]) -> str:
+def budget_text(result: CellResult) -> str:
     """The declared budget: one value, or the distinct per-lead values."""
-    budget = result["threat"]["budget_mv"]
+    budget = (result.threat or {})["budget_mv"]
     if isinstance(budget, list):
         return "/".join(format_mv(b) for b in sorted(set(budget)))
     return format_mv(budget)
 
 
-def max_budget(result: dict[str, Any]) -> float:
+def max_budget(result: CellResult) -> float:
     """The largest per-lead budget (the V2–V6 budget for SCAR's profile), in mV."""
-    budget = result["threat"]["budget_mv"]
+    budget = (result.threat or {})["budget_mv"]
     return max(budget) if isinstance(budget, list) else budget
 
 
-def overlay(result: dict[str, Any], out: Path, record: int = 0) -> Path:
+def overlay(result: CellResult, out: Path, record: int = 0) -> Path:
     """Clean and attacked record, one panel per lead (a 12-lead grid), in mV."""
-    path = Path(result.get("artifact") or "")
-    if not path.is_file():
-        raise UserError(f"no stored records for this result (artifact {str(path)!r} is missing)")
-    with safe_open(str(path), "numpy") as f:
-        x, delta, meta = f.get_tensor("x"), f.get_tensor("delta"), f.metadata()
+    try:
+        tensors, meta = read_tensors(Path(result.artifact or ""))
+    except ArtifactError as e:
+        raise UserError(
+            f"cannot draw the stored records: {e} (re-run the cell with --force)"
+        ) from None
+    x, delta = tensors["x"].numpy(), tensors["delta"].numpy()
     if not 0 <= record < len(x):
         raise UserError(f"record {record} is not stored (valid: 0 to {len(x) - 1})")
     leads, fs, ids = json.loads(meta["leads"]), float(meta["fs"]), json.loads(meta["ids"])
@@ -74,13 +78,13 @@ def overlay(result: dict[str, Any], out: Path, record: int = 0) -> Path:
     return save(fig, out)
 
 
-def psd(result: dict[str, Any], out: Path) -> Path:
+def psd(result: CellResult, out: Path) -> Path:
     """Welch PSD of the perturbation, with the band limit and the energy share above it."""
-    pert = result["perturbation"]
+    pert = result.perturbation or {}
     freqs, power = pert["psd"]["freqs_hz"], pert["psd"]["mv2_per_hz"]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogy(freqs[1:], [max(p, 1e-20) for p in power[1:]], color="tab:blue")
-    cutoff = result["threat"].get("band_hz") or pert["cutoff_hz"]
+    cutoff = (result.threat or {}).get("band_hz") or pert["cutoff_hz"]
     ax.axvline(cutoff, color="tab:red", ls="--", label=f"cut-off {cutoff:g} Hz")
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("PSD of δ (mV²/Hz)")
@@ -92,9 +96,9 @@ def psd(result: dict[str, Any], out: Path) -> Path:
     return save(fig, out)
 
 
-def targets(result: dict[str, Any], out: Path) -> Path:
+def targets(result: CellResult, out: Path) -> Path:
     """Where records whose prediction changed went (labels gained/lost, or new class)."""
-    tg = result["targets"]
+    tg = result.targets or {}
     fig, ax = plt.subplots(figsize=(7, 4))
     if "gained" in tg:
         classes = list(tg["gained"])
@@ -112,17 +116,17 @@ def targets(result: dict[str, Any], out: Path) -> Path:
     return save(fig, out)
 
 
-def sweep(results: list[dict[str, Any]], out: Path) -> Path:
+def sweep(results: list[CellResult], out: Path) -> Path:
     """Fooling rate and SSIM against the largest per-lead budget, one line per attack/model."""
     lines: dict[str, dict[float, tuple[float, float]]] = {}
     for r in results:  # oldest first: a newer cell at the same budget replaces an older one
-        spec = r["spec"]
-        src = r.get("source")
+        spec = r.spec
+        src = r.source
         name = f"{spec['attack']} on {spec['model']}/{spec['defense']}"
         options = ", ".join(f"{k}={v}" for k, v in sorted(spec["attack_params"].items()))
         name += f" ({options})" if options else ""
         name += f" from {src['model']}" if src else ""
-        point = (r["fooling"]["fooling_rate"], r["perturbation"]["ssim"])
+        point = (r.fooling and r.fooling.fooling_rate, (r.perturbation or {}).get("ssim"))
         lines.setdefault(name, {})[max_budget(r)] = point
     if not any(len(v) > 1 for v in lines.values()):
         raise UserError(
@@ -140,7 +144,7 @@ def sweep(results: list[dict[str, Any]], out: Path) -> Path:
         ax.set_xlabel("budget (mV; V2–V6 for the seed profile)")
         ax.grid(alpha=0.3)
     a1.legend(fontsize=7)
-    spec = results[0]["spec"]
+    spec = results[0].spec
     fig.suptitle(f"budget sweep · {spec['dataset']} · seed {spec['seed']}", fontsize=9)
     return save(fig, out)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecgarena.store import dataset_label, summary_row
+from ecgarena.result import CellResult
+from ecgarena.tables import dataset_label, summary_row
 from ecgarena.units import format_mv
 from rich.console import Console
 from rich.table import Table
@@ -35,38 +36,38 @@ def eps_text(eps: Any) -> str:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str))
+    print(json.dumps(obj, indent=2, allow_nan=False))
 
 
-def run_result(result: dict[str, Any]) -> None:
+def run_result(result: CellResult) -> None:
     """A clean-vs-adversarial table, then audit, warnings and timings of one cell."""
-    spec = result["spec"]
+    spec = result.spec
     title = (
         f"{dataset_label(spec)} · {spec['model']} · defense {spec['defense']} · attack {spec['attack']}"
-        f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.get('device', '?')}"
+        f" · ε {eps_text(spec['eps'])} · seed {spec['seed']} · {result.device or '?'}"
     )
-    if result.get("source"):
-        title += f" · transfer from {result['source']['model']}/{result['source']['defense']}"
-    if result["status"] == "failed":
-        show(Text(f"FAILED {title}: {result['error']}", style="red"))
+    if result.source:
+        title += f" · transfer from {result.source['model']}/{result.source['defense']}"
+    if result.status == "failed" or not (result.clean and result.adversarial and result.audit):
+        show(Text(f"FAILED {title}: {result.error}", style="red"))
         return
-    if (result.get("gate") or {}).get("degenerate"):
+    if result.gate and result.gate.degenerate:
         show(
             "[bold white on red] DEGENERATE CLEAN MODEL [/bold white on red] [bold red]"
             "the robustness numbers below mean nothing:[/bold red] "
-            + "; ".join(result["gate"]["reasons"])
+            + "; ".join(result.gate.reasons)
         )
     table = Table(title=title)
-    ci = result.get("intervals") or {}
-    trivial = result.get("trivial") or {}
+    ci = result.intervals.model_dump() if result.intervals else {}
+    trivial = result.trivial or {}
     for name in ("metric", "clean [95% CI]", "adversarial [95% CI]", "trivial"):
         table.add_column(name, justify="left" if name == "metric" else "right")
-    clean, adv = result["clean"], result["adversarial"]
-    rule = (result.get("thresholds") or {}).get("macro_f1", "")
+    clean, adv = result.clean.model_dump(), result.adversarial.model_dump()
+    rule = (result.thresholds or {}).get("macro_f1", "")
     decided = "abstain_rate" in clean  # a decision rule of the defense's own (PREDICT)
     labels = {
         "accuracy": "accuracy"
-        + (" (exact set)" if result.get("task") == "multilabel" else "")
+        + (" (exact set)" if result.task == "multilabel" else "")
         + (f" ({rule})" if decided else ""),
         "macro_f1": "macro_f1" + (" (p > 0.5)" if "macro_f1_tuned" in clean else ""),
         "macro_f1_tuned": "macro_f1 (val-tuned thresholds)",
@@ -85,13 +86,14 @@ def run_result(result: dict[str, Any]) -> None:
             )
     for cls, f1 in clean["per_class_f1"].items():
         table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]), "")
-    fool, pert = result["fooling"], result["perturbation"]
-    table.add_row("fooling rate", "", with_interval(fool["fooling_rate"], ci.get("fooling_rate")))
+    fool, pert = result.fooling, result.perturbation or {}
+    rate = fool.fooling_rate if fool else None
+    table.add_row("fooling rate", "", with_interval(rate, ci.get("fooling_rate")))
     table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
     table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
     if "ssim" in pert:
         table.add_row("SSIM (mean / min)", "", f"{pert['ssim']:.3f} / {pert['ssim_min']:.3f}")
-    tg = result.get("targets") or {}
+    tg = result.targets or {}
     if tg.get("top_class"):
         verb = "gained" if "gained" in tg else "moved to"
         table.add_row(
@@ -110,13 +112,13 @@ def run_result(result: dict[str, Any]) -> None:
                 else ci.get("reason", "none")
             )
         )
-    audit = result["audit"]
-    if audit["passed"]:
-        show("[green]audit: pass[/green] (" + ", ".join(c["name"] for c in audit["checks"]) + ")")
+    audit = result.audit
+    if audit.passed:
+        show("[green]audit: pass[/green] (" + ", ".join(c.name for c in audit.checks) + ")")
     else:
-        bad = [f"{c['name']}: {c['detail']}" for c in audit["checks"] if not c["passed"]]
+        bad = [f"{c.name}: {c.detail}" for c in audit.checks if not c.passed]
         show("[bold red]audit: VIOLATION[/bold red] — " + "; ".join(bad))
-    cert = result.get("certification")
+    cert = result.certification
     if cert:
         curve = ", ".join(
             f"{r} mV {a:.2f}"
@@ -135,7 +137,7 @@ def run_result(result: dict[str, Any]) -> None:
                 f" {size['max']:.3f} mV; right and certified beyond each record's own δ:"
                 f" {size['certified_accuracy_at_it']:.1%}"
             )
-    ens = result.get("ensemble")
+    ens = result.ensemble
     if ens:
         accs = ens["member_accuracy"]
         show(
@@ -153,14 +155,18 @@ def run_result(result: dict[str, Any]) -> None:
                 f"crafted on member 0 (DNA protocol, {m0['records']} of {m0['of']} records member"
                 f" 0 gets right): average {m0['average']:.2f}, P(≥k correct) " + at_least_k_text(m0)
             )
-    for w in result.get("warnings", []):
+    for w in result.warnings:
         show(f"[yellow]warning:[/yellow] {w}")
-    t = result["timings"]
-    cached = " (cached weights)" if result["training"].get("cached") else ""
+    for path, why in result.nulls.items():
+        show(f"[dim]{path} is null: {why}[/dim]")
+    t = result.timings
+    if t is None:
+        return
+    cached = " (cached weights)" if (result.training or {}).get("cached") else ""
     show(
-        f"timings: data {t['data_s']:.1f}s · train {t['train_s']:.1f}s{cached} · clean "
-        f"{t['clean_eval_s']:.1f}s · attack {t['attack_s']:.1f}s · total {t['total_s']:.1f}s"
-        + (" · [dim]stored result, --force re-runs[/dim]" if result["status"] == "skipped" else "")
+        f"timings: data {t.data_s:.1f}s · train {t.train_s:.1f}s{cached} · clean "
+        f"{t.clean_eval_s:.1f}s · attack {t.attack_s:.1f}s · total {t.total_s:.1f}s"
+        + (" · [dim]stored result, --force re-runs[/dim]" if result.status == "skipped" else "")
     )
 
 
@@ -174,7 +180,7 @@ def at_least_k_text(block: dict[str, Any]) -> str:
     )
 
 
-def results_table(results: list[dict[str, Any]], title: str = "results") -> None:
+def results_table(results: list[CellResult], title: str = "results") -> None:
     """One row per cell, as `ecgarena results` and the matrix summary show them."""
     table = Table(title=title)
     cols = (
@@ -212,13 +218,8 @@ def results_table(results: list[dict[str, Any]], title: str = "results") -> None
         )
     show(table)
     for r in results:
-        if r["status"] == "failed":
-            show(
-                Text(
-                    f"failed {r['spec']['defense']}/{r['spec']['attack']}: {r['error']}",
-                    style="red",
-                )
-            )
+        if r.status == "failed":
+            show(Text(f"failed {r.spec['defense']}/{r.spec['attack']}: {r.error}", style="red"))
 
 
 def aggregate_text(v: dict[str, Any], digits: int = 3) -> str:

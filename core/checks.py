@@ -11,7 +11,9 @@ import torch
 from .gradients import eval_mode
 from .host import Host
 from .protocols import Classifier
-from .store import Store, summary_row
+from .result import CellResult
+from .store import Store
+from .tables import summary_row
 from .training import task_loss, to_tensor
 
 CONSISTENCY_TOLERANCE = 0.02  # metric gap ignored when comparing stored cells
@@ -44,14 +46,14 @@ def gradient_warnings(
     return out
 
 
-def consistency(host: Host, store: Store, result: dict[str, Any]) -> list[str]:
+def consistency(host: Host, store: Store, result: CellResult) -> list[str]:
     """Compare with stored cells on the same classifier and records: a weaker attack (one a
     stronger attack's class lists in `stronger_than`) or a smaller budget of the same attack
     must not do more damage; when it does, the stronger run is failing (gradient masking, too
     few steps) and its robust number is overstated. Only cells compared on the same headline
     metric count, so a gap is never excused by another metric's saturation (e.g. exact-match
     accuracy at 0 while AUROC still moves)."""
-    mine, spec = summary_row(result), result["spec"]
+    mine, spec = summary_row(result), result.spec
     metric = mine["metric"]
     base = {k: v for k, v in spec.items() if k not in VARYING}
 
@@ -62,10 +64,10 @@ def consistency(host: Host, store: Store, result: dict[str, Any]) -> list[str]:
     out = []
     same = {c: spec[c] for c in ("dataset", "model", "defense", "seed")}
     for other in store.results(**same):
-        o = other["spec"]
-        if other["status"] != "done" or other["key"] == result["key"]:
+        o = other.spec
+        if other.status != "done" or other.key == result.key:
             continue
-        if not (other.get("audit") or {}).get("passed", True):
+        if not other.passed:
             continue  # a cell that broke its threat model proves nothing about others
         if {k: v for k, v in o.items() if k not in VARYING} != base:
             continue

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from .attack_call import audit_returned, contract_check, run_audited
@@ -92,16 +90,6 @@ def craft_batches(
         report = report_of(attack)
     delta = np.concatenate(deltas).astype(np.float32) if deltas else np.zeros_like(x_np)
     return Crafted(delta, AuditReport.merge(reports), report)
-
-
-def load_universal(path: Path, device: torch.device) -> torch.Tensor | None:
-    """A stored universal δ, or None when absent or unreadable (then it is fitted again)."""
-    if not path.exists():
-        return None
-    try:
-        return load_file(str(path))["delta"].to(device)
-    except (SafetensorError, KeyError, OSError):
-        return None
 
 
 def audit_stored(

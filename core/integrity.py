@@ -60,17 +60,20 @@ def restore(model: nn.Module, state: ModelState) -> bool:
 
 
 GUARDED = (
+    "artifacts",
     "attack_call",
     "audit",
     "bootstrap",
+    "cell",
     "checks",
     "constraints",
     "contract",
     "crafting",
-    "engine",
     "gate",
     "integrity",
     "metrics",
+    "resources",
+    "result",
 )
 
 

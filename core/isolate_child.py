@@ -1,7 +1,7 @@
 """The child process of `--isolate` (`python -m ecgarena.isolate_child FOLDER`): rebuild the
 classifier from cached weights, run the attack on the records in FOLDER, write δ and the
 attack's report there. Kept apart from `ecgarena.isolate` so the parent side never imports
-the engine."""
+the cell pipeline."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .engine import Session, resolve_device
 from .errors import PluginError
 from .host import get_host
+from .resources import Resources, resolve_device
 from .specs import RunSpec, ThreatModel
 
 
@@ -22,13 +22,13 @@ def main(folder: Path) -> None:
     """The child: rebuild the classifier from cached weights, run the attack, write δ."""
     request = json.loads((folder / "request.json").read_text())
     spec = RunSpec.model_validate(request["spec"])
-    session = Session(get_host(), Path(request["home"]))
+    res = Resources(get_host(), Path(request["home"]))
     device = resolve_device(spec.device)
-    clf, _ = session.classifier(spec, device, cached_only=True)
+    clf, _ = res.classifier(spec, device, cached_only=True)
     target = clf if request["member"] is None else clf.members[request["member"]]
-    attack = session.host.create("attacks", spec.attack, spec.attack_params)
+    attack = res.host.create("attacks", spec.attack, spec.attack_params)
     threat = ThreatModel.model_validate(request["threat"])
-    ctx = session.attack_context(session.dataset(spec), device, spec)
+    ctx = res.attack_context(spec, device)
     records = load_file(str(folder / "records.safetensors"))
     x, y, n = records["x"], records["y"], request["batch"]
     deltas = {}

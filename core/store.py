@@ -1,19 +1,27 @@
 """The results store: SQLite, one row per finished (or failed) cell, never overwritten.
 
-A re-run with `--force` appends a new row for the same cell key; readers take the newest.
+A re-run with `--force` appends a new row for the same cell key; a cell's state is its newest
+row. Rows are `CellResult`s in strict JSON, validated on read. The schema is versioned
+(`PRAGMA user_version`) and migrated forward in one transaction.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+from pydantic import ValidationError
+
+from .artifacts import digest
+from .errors import DataError
+from .result import CellResult
+
+V1 = """
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     cell_key TEXT NOT NULL,
@@ -26,9 +34,46 @@ CREATE TABLE IF NOT EXISTS cells (
 );
 CREATE INDEX IF NOT EXISTS cells_key ON cells (cell_key);
 """
+V2_COLUMNS = ("params_digest", "data_key", "source", "eval_dataset")
+FILTER_COLUMNS = {"dataset", "model", "defense", "attack", "seed"}  # filterable in `results`
 
 
-FILTER_COLUMNS = {"dataset", "model", "defense", "attack", "seed"}  # filterable in `Store.results`
+def _v2(db: sqlite3.Connection) -> None:
+    """Columns for the params digest, data key, transfer source and eval dataset; every row
+    rewritten as strict JSON (NaN/inf → null with the reason)."""
+    for column in V2_COLUMNS:
+        db.execute(f"ALTER TABLE cells ADD COLUMN {column} TEXT")
+    for row_id, text in db.execute("SELECT id, result FROM cells").fetchall():
+        try:
+            result = CellResult.from_raw(json.loads(text))
+        except (ValidationError, ValueError) as e:
+            raise DataError(
+                f"row {row_id} is not a cell result ({str(e).splitlines()[0]}): cannot migrate"
+                " the store; move the file aside or use another --home"
+            ) from None
+        db.execute(
+            f"UPDATE cells SET result = ?, {', '.join(f'{c} = ?' for c in V2_COLUMNS)} WHERE id = ?",
+            (_json(result), *_extra_columns(result), row_id),
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    lambda db: db.executescript(V1),
+    _v2,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _json(result: CellResult) -> str:
+    """Strict JSON: `json.dumps` refuses NaN, so SQLite's JSON functions accept every row."""
+    return json.dumps(result.row(), allow_nan=False)
+
+
+def _extra_columns(result: CellResult) -> tuple[str | None, ...]:
+    spec = result.spec
+    params = {k: spec.get(k) for k in spec if k.endswith("_params")}
+    source = "/".join(filter(None, (spec.get("source_model"), spec.get("source_defense"))))
+    return digest(params), result.data_key, source or None, spec.get("eval_dataset")
 
 
 class Store:
@@ -37,54 +82,66 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        with self._db() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise DataError(
+                    f"{self.path} has schema version {version}, newer than this ecgarena's "
+                    f"{SCHEMA_VERSION}: upgrade ecgarena or use another --home"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](db)
+                db.execute(f"PRAGMA user_version = {step + 1}")
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on a connection that is closed afterwards (commit or roll back)."""
+        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            db.row_factory = sqlite3.Row
+            yield db
 
-    def add(self, result: dict[str, Any]) -> int:
+    def add(self, result: CellResult) -> int:
         """Append one cell result in a single transaction; returns its row id."""
-        spec = result["spec"]
-        audit = result.get("audit")
+        if result.status == "skipped":
+            raise ValueError(f"cell {result.key} is a stored result already (status skipped)")
+        spec = result.spec
         row = (
-            result["key"],
+            result.key,
             time.time(),
-            result["status"],
+            result.status,
             spec["dataset"],
             spec["model"],
             spec["defense"],
             spec["attack"],
             json.dumps(spec["eps"]),
             spec["seed"],
-            result.get("device"),
-            None if audit is None else int(audit["passed"]),
-            result.get("error"),
-            json.dumps(result, default=str),
+            result.device,
+            None if result.audit is None else int(result.audit.passed),
+            result.error,
+            _json(result),
+            *_extra_columns(result),
         )
-        with self._connect() as db:
+        columns = "cell_key, created, status, dataset, model, defense, attack, eps, seed, device"
+        columns += ", audit_passed, error, result, " + ", ".join(V2_COLUMNS)
+        with self._db() as db:
             cur = db.execute(
-                "INSERT INTO cells (cell_key, created, status, dataset, model, defense, attack, eps,"
-                " seed, device, audit_passed, error, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                row,
+                f"INSERT INTO cells ({columns}) VALUES ({', '.join('?' * len(row))})", row
             )
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
 
-    def done(self, key: str) -> bool:
-        """Whether a finished (not failed) result exists for this cell key."""
-        with self._connect() as db:
-            q = "SELECT 1 FROM cells WHERE cell_key = ? AND status = 'done' LIMIT 1"
-            return db.execute(q, (key,)).fetchone() is not None
-
-    def latest(self, key: str) -> dict[str, Any] | None:
-        with self._connect() as db:
-            q = "SELECT result FROM cells WHERE cell_key = ? ORDER BY id DESC LIMIT 1"
+    def latest(self, key: str) -> CellResult | None:
+        """The newest row of a cell (its state), or None when it never ran."""
+        with self._db() as db:
+            q = "SELECT id, result FROM cells WHERE cell_key = ? ORDER BY id DESC LIMIT 1"
             row = db.execute(q, (key,)).fetchone()
-        return None if row is None else json.loads(row["result"])
+        return None if row is None else self._read(row)
 
-    def results(self, all_rows: bool = False, **columns: Any) -> list[dict[str, Any]]:
+    def latest_done(self, key: str) -> CellResult | None:
+        """The newest row of a cell when it is a finished result (a failed newest row: None)."""
+        result = self.latest(key)
+        return result if result is not None and result.status == "done" else None
+
+    def results(self, all_rows: bool = False, **columns: Any) -> list[CellResult]:
         """Every stored result, or only the newest per cell key (the default); `columns`
         (dataset, model, defense, attack, seed) keep only rows with those values."""
         unknown = set(columns) - FILTER_COLUMNS
@@ -95,108 +152,18 @@ class Store:
         where = [f"{c} = ?" for c in columns]
         if not all_rows:
             where.append("id IN (SELECT MAX(id) FROM cells GROUP BY cell_key)")
-        q = "SELECT result FROM cells" + (" WHERE " + " AND ".join(where) if where else "")
-        with self._connect() as db:
-            return [
-                json.loads(r["result"])
-                for r in db.execute(q + " ORDER BY id", list(columns.values()))
-            ]
+        q = "SELECT id, result FROM cells" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._db() as db:
+            rows = db.execute(q + " ORDER BY id", list(columns.values())).fetchall()
+        return [self._read(r) for r in rows]
 
-
-def select(results: list[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
-    """Results whose spec matches every given field: a value, or a list of allowed values
-    (None: any)."""
-
-    def matches(spec: dict[str, Any], field: str, wanted: Any) -> bool:
-        got = spec.get(field)
-        return wanted is None or (got in wanted if isinstance(wanted, list) else got == wanted)
-
-    return [r for r in results if all(matches(r["spec"], f, w) for f, w in where.items())]
-
-
-COLUMNS = (
-    "dataset",
-    "model",
-    "source",
-    "defense",
-    "attack",
-    "eps_mv",
-    "seed",
-    "status",
-    "metric",
-    "clean",
-    "adversarial",
-    "clean_f1",
-    "adv_f1",
-    "fooling_rate",
-    "audit",
-    "gate",
-    "error",
-)
-
-
-def dataset_label(spec: dict[str, Any]) -> str:
-    """The dataset a cell ran on: `ptbxl`, or `ptbxl→cinc2021(rate=100)` when zero-shot."""
-    target = spec.get("eval_dataset")
-    if not target:
-        return spec["dataset"]
-    options = spec.get("eval_dataset_params") or {}
-    shown = ", ".join(
-        f"{k}={'+'.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in sorted(options.items())
-    )
-    return f"{spec['dataset']}→{target}" + (f"({shown})" if shown else "")
-
-
-def summary_row(result: dict[str, Any]) -> dict[str, Any]:
-    """The flat view of a result used by tables and exports."""
-    spec = result["spec"]
-    clean, adv = result.get("clean") or {}, result.get("adversarial") or {}
-    task = result.get("task") or ("multilabel" if "macro_auc" in clean else "multiclass")
-    metric = "macro_auc" if task == "multilabel" else "accuracy"
-    audit, verdict = result.get("audit"), result.get("gate")
-    return {
-        "dataset": dataset_label(spec),
-        "model": spec["model"],
-        "source": "/".join(filter(None, (spec.get("source_model"), spec.get("source_defense"))))
-        or None,
-        "defense": spec["defense"],
-        "attack": spec["attack"],
-        "eps_mv": spec["eps"],
-        "seed": spec["seed"],
-        "status": result["status"],
-        "metric": metric,
-        "clean": clean.get(metric),
-        "adversarial": adv.get(metric),
-        "clean_f1": clean.get("macro_f1"),
-        "adv_f1": adv.get("macro_f1"),
-        "fooling_rate": (result.get("fooling") or {}).get("fooling_rate"),
-        "audit": "-" if audit is None else ("pass" if audit["passed"] else "VIOLATION"),
-        "gate": "-" if verdict is None else ("degenerate" if verdict["degenerate"] else "ok"),
-        "error": result.get("error"),
-    }
-
-
-def export(results: list[dict[str, Any]], fmt: str) -> str:
-    """Render results as csv, json or a Markdown table."""
-    if fmt == "json":
-        return json.dumps(results, indent=2, default=str)
-    rows = [summary_row(r) for r in results]
-    cols = list(COLUMNS)
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=cols)
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v).replace("|", "\\|")
+    def _read(self, row: sqlite3.Row) -> CellResult:
+        """A stored row, validated; a row that is not a cell result is named, never used."""
+        try:
+            return CellResult.model_validate(json.loads(row["result"]))
+        except (ValidationError, ValueError) as e:
+            first = str(e).splitlines()[0]
+            raise DataError(
+                f"row {row['id']} of {self.path} is not a valid cell result ({first}); "
+                "move the file aside or use another --home"
+            ) from None

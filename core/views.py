@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import UserError
 from .metrics import robust_score
-from .store import dataset_label
+from .result import CellResult
+from .tables import dataset_label
 
 
 @dataclass
@@ -49,10 +50,10 @@ def aggregate(values: list[float], ci: list[float] | None = None) -> dict[str, A
     }
 
 
-def variant_labels(results: list[dict[str, Any]], kind: str) -> list[str]:
+def variant_labels(results: list[CellResult], kind: str) -> list[str]:
     """`kind`'s name per result, with its options shown when the results hold several option
     sets of that plugin (e.g. `dna(variant=fdec)` next to `dna(variant=cor)`)."""
-    specs = [r["spec"] for r in results]
+    specs = [r.spec for r in results]
     sets: dict[str, set[str]] = {}
     for s in specs:
         sets.setdefault(s[kind], set()).add(json.dumps(s.get(f"{kind}_params", {}), sort_keys=True))
@@ -71,25 +72,31 @@ def rest(spec: dict[str, Any], *also: str) -> str:
     return json.dumps({k: v for k, v in spec.items() if k not in skip}, sort_keys=True)
 
 
-def usable(results: list[dict[str, Any]], include_violations: bool) -> tuple[list, int]:
+def usable(results: list[CellResult], include_violations: bool) -> tuple[list, int]:
     """Finished cells, without those that violated their threat model unless asked."""
-    done = [r for r in results if r["status"] == "done"]
-    kept = [r for r in done if include_violations or (r.get("audit") or {}).get("passed", True)]
+    done = [r for r in results if r.status in ("done", "skipped")]
+    kept = [r for r in done if include_violations or r.passed]
     return kept, len(done) - len(kept)
 
 
-def clean_model(cells: list[dict[str, Any]]) -> str:
+def clean_model(cells: list[CellResult]) -> str:
     """`ok`, or `DEGENERATE` with how many of the seeds' clean models failed the gate."""
-    bad = sum(bool((c.get("gate") or {}).get("degenerate")) for c in cells)
-    gated = sum(c.get("gate") is not None for c in cells)
+    bad = sum(c.gate is not None and c.gate.degenerate for c in cells)
+    gated = sum(c.gate is not None for c in cells)
     if not gated:
         return "-"
     return "ok" if not bad else f"DEGENERATE ({bad} of {len(cells)})"
 
 
-def _metric(cells: list[dict[str, Any]], part: str, metric: str) -> dict[str, Any]:
-    values = [c[part].get(metric) for c in cells]
-    ci = ((cells[0].get("intervals") or {}).get(part) or {}).get(metric)
+def score(result: CellResult, part: str, metric: str) -> float | None:
+    """One metric of a cell's clean or attacked scores (None when it has none)."""
+    return getattr(getattr(result, part), metric, None)
+
+
+def _metric(cells: list[CellResult], part: str, metric: str) -> dict[str, Any]:
+    values = [score(c, part, metric) for c in cells]
+    intervals = cells[0].intervals
+    ci = getattr(intervals, part).get(metric) if intervals else None
     return aggregate(values, ci)
 
 
@@ -105,25 +112,25 @@ PIVOT_COLUMNS = (
 )
 
 
-def pivot(results: list[dict[str, Any]], include_violations: bool = False) -> View:
+def pivot(results: list[CellResult], include_violations: bool = False) -> View:
     """One row per (dataset, model, defense, attack, ε) with clean and attacked macro F1 (at
     0.5, and with val-tuned thresholds) and macro AUC over seeds, the F1 gap in % of clean,
     and one trivial-baseline row per dataset and evaluated record set."""
     done, left_out = usable(results, include_violations)
-    groups: dict[tuple, list[dict[str, Any]]] = {}
+    groups: dict[tuple, list[CellResult]] = {}
     trivial: dict[str, dict[str, Any]] = {}
     labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
     for r, (defense, attack) in zip(done, labels):
-        s = r["spec"]
+        s = r.spec
         key = (dataset_label(s), s["model"], defense, attack, json.dumps(s["eps"]), rest(s))
         groups.setdefault(key, []).append(r)
-        if r.get("trivial"):
-            records = f"{dataset_label(s)} ({r['clean'].get('n')} records)"
-            trivial.setdefault(records, r["trivial"])
+        if r.trivial and r.clean:
+            records = f"{dataset_label(s)} ({r.clean.n} records)"
+            trivial.setdefault(records, r.trivial)
     rows = []
     for (dataset, model, defense, attack, eps, _), cells in groups.items():
-        clean_f1 = [c["clean"].get("macro_f1") for c in cells]
-        adv_f1 = [c["adversarial"].get("macro_f1") for c in cells]
+        clean_f1 = [score(c, "clean", "macro_f1") for c in cells]
+        adv_f1 = [score(c, "adversarial", "macro_f1") for c in cells]
         gaps = [100 * (c - a) / c if c else None for c, a in zip(clean_f1, adv_f1)]
         rows.append(
             {
@@ -139,7 +146,7 @@ def pivot(results: list[dict[str, Any]], include_violations: bool = False) -> Vi
                 "clean AUC": _metric(cells, "clean", "macro_auc"),
                 "attacked AUC": _metric(cells, "adversarial", "macro_auc"),
                 "seeds": len(cells),
-                "seed list": sorted(c["spec"]["seed"] for c in cells),
+                "seed list": sorted(c.spec["seed"] for c in cells),
                 "clean model": clean_model(cells),
             }
         )
@@ -177,23 +184,25 @@ ROBUST_COLUMNS = (
 )
 
 
-def _curves(done: list[dict[str, Any]]) -> dict[tuple, dict[int, list[dict[str, Any]]]]:
+def _curves(done: list[CellResult]) -> dict[tuple, dict[int, list[CellResult]]]:
     """Cells per (dataset, model, defense, attack, rest) and seed, scalar budgets only."""
-    curves: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
+    curves: dict[tuple, dict[int, list[CellResult]]] = {}
     labels = zip(variant_labels(done, "defense"), variant_labels(done, "attack"))
     for r, (defense, attack) in zip(done, labels):
-        s = r["spec"]
+        s = r.spec
         key = (dataset_label(s), s["model"], defense, attack, rest(s, "eps"))
         curves.setdefault(key, {}).setdefault(s["seed"], []).append(r)
     return curves
 
 
-def _grid(key: tuple, by_seed: dict[int, list[dict[str, Any]]], grid: list[float] | None):
+def _grid(
+    key: tuple, by_seed: dict[int, list[CellResult]], grid: list[float] | None
+) -> dict[int, list[CellResult]]:
     """Each seed's cells on the row's ε grid: `grid` when given (every seed must hold it),
     else the stored budgets, which must be the same for every seed."""
-    out: dict[int, list[dict[str, Any]]] = {}
+    out: dict[int, list[CellResult]] = {}
     for seed, cells in by_seed.items():
-        have = {c["spec"]["eps"]: c for c in cells if c["spec"]["eps"] > 0}
+        have = {c.spec["eps"]: c for c in cells if c.spec["eps"] > 0}
         wanted = sorted(have) if grid is None else sorted(e for e in grid if e > 0)
         missing = [e for e in wanted if e not in have]
         if missing:
@@ -202,7 +211,7 @@ def _grid(key: tuple, by_seed: dict[int, list[dict[str, Any]]], grid: list[float
                 f"(stored: {sorted(have)})"
             )
         out[seed] = [have[e] for e in wanted]
-    grids = {tuple(c["spec"]["eps"] for c in cells) for cells in out.values()}
+    grids = {tuple(c.spec["eps"] for c in cells) for cells in out.values()}
     if len(grids) > 1:
         raise UserError(
             f"{key[2]}/{key[3]}: seeds were run over different ε grids {sorted(grids)}; "
@@ -231,7 +240,7 @@ def _cut(key: tuple, eps: list[float], eps_max: float) -> int:
 
 
 def robust(
-    results: list[dict[str, Any]],
+    results: list[CellResult],
     include_violations: bool = False,
     grid: list[float] | None = None,
     eps_max: list[float] | None = None,
@@ -245,20 +254,20 @@ def robust(
     `F1_robust ε≤e`: the same formula over the curve truncated at e and normalised by e (the
     CASLCNet paper's MIT-BIH values reproduce only with ε_max 0.1, not the 0.3 it states)."""
     done, left_out = usable(results, include_violations)
-    done = [r for r in done if isinstance(r["spec"]["eps"], float)]
+    done = [r for r in done if isinstance(r.spec["eps"], float)]
     rows, grids = [], {}
     for key, by_seed in _curves(done).items():
         per_seed = {s: c for s, c in _grid(key, by_seed, grid).items() if c}
         if not per_seed:
             continue
-        eps = [0.0] + [c["spec"]["eps"] for c in next(iter(per_seed.values()))]
+        eps = [0.0] + [c.spec["eps"] for c in next(iter(per_seed.values()))]
         grids.setdefault((key[0], key[3]), {})[f"{key[1]}/{key[2]}"] = eps
         cuts = {"": len(eps)} | {f" ε≤{e:g}": _cut(key, eps, e) for e in eps_max or []}
         scores: dict[tuple[str, str], list[float]] = {}
         for cells in per_seed.values():
             for metric in ("accuracy", "macro_f1"):
-                clean = statistics.fmean(c["clean"][metric] for c in cells)
-                curve = [clean] + [c["adversarial"][metric] for c in cells]
+                clean = statistics.fmean(score(c, "clean", metric) for c in cells)
+                curve = [clean] + [score(c, "adversarial", metric) for c in cells]
                 for suffix, n in cuts.items():
                     got = robust_score(eps[:n], curve[:n])
                     scores.setdefault((metric, suffix), []).append(got)

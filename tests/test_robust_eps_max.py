@@ -10,6 +10,7 @@ import math
 import pytest
 from ecgarena.cli import app
 from ecgarena.errors import UserError
+from ecgarena.result import CellResult
 from ecgarena.specs import RunSpec
 from ecgarena.store import Store
 from ecgarena.views import ROBUST_COLUMNS, robust, robust_columns
@@ -25,16 +26,18 @@ UP_TO_01 = math.sqrt(CLEAN * 0.09 / 0.1)
 FULL = math.sqrt(CLEAN * 0.1925 / 0.3)
 
 
-def cell(eps: float, adv: float, seed: int = 0, defense: str = "caslcnet") -> dict:
+def cell(eps: float, adv: float, seed: int = 0, defense: str = "caslcnet") -> CellResult:
     spec = RunSpec(defense=defense, eps=eps, seed=seed)
-    return {
-        "key": spec.key(),
-        "status": "done",
-        "spec": spec.model_dump(mode="json"),
-        "clean": {"accuracy": CLEAN, "macro_f1": CLEAN},
-        "adversarial": {"accuracy": adv, "macro_f1": adv / 2},
-        "audit": {"passed": True, "checks": []},
-    }
+    return CellResult.model_validate(
+        {
+            "key": spec.key(),
+            "status": "done",
+            "spec": spec.model_dump(mode="json"),
+            "clean": {"n": 20, "accuracy": CLEAN, "macro_f1": CLEAN},
+            "adversarial": {"n": 20, "accuracy": adv, "macro_f1": adv / 2},
+            "audit": {"passed": True, "checks": []},
+        }
+    )
 
 
 CELLS = [cell(e, a) for e, a in zip(GRID, ADV)]
@@ -69,7 +72,7 @@ def test_eps_max_must_be_a_budget_of_the_grid_and_columns_follow():
 def test_seeds_are_truncated_each_then_aggregated():
     cells = CELLS + [cell(e, min(1.0, a + 0.02), seed=1) for e, a in zip(GRID, ADV)]
     (row,) = robust(cells, eps_max=[0.1]).rows
-    again = [robust([c for c in cells if c["spec"]["seed"] == s], eps_max=[0.1]) for s in (0, 1)]
+    again = [robust([c for c in cells if c.spec["seed"] == s], eps_max=[0.1]) for s in (0, 1)]
     want = sum(v.rows[0]["ACC_robust ε≤0.1"]["mean"] for v in again) / 2
     assert row["seeds"] == 2 and row["ACC_robust ε≤0.1"]["mean"] == pytest.approx(want)
 

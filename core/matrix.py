@@ -1,0 +1,141 @@
+"""The matrix: expand a `MatrixSpec`, check every name and option before anything runs, plan
+it as train tasks (one per distinct defended classifier) and cell tasks that depend on them,
+and run a plan locally, storing each cell as it finishes. The CLI only parses and renders."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .cell import resolve, run_cell
+from .checks import consistency
+from .host import Host
+from .provenance import stale_because, versions
+from .resources import Resources
+from .result import CellResult
+from .specs import MatrixSpec, RunSpec
+from .store import Store
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    """Build and train (or load) one defended classifier: its weights key and a spec naming it."""
+
+    key: str
+    spec: RunSpec
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """One cell and the train tasks (weights keys) it needs: its target and transfer source."""
+
+    spec: RunSpec
+    needs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a matrix runs, in order: every executor schedules these same tasks."""
+
+    trains: tuple[TrainTask, ...]
+    cells: tuple[CellTask, ...]
+
+
+def check_pieces(spec: MatrixSpec, host: Host) -> None:
+    """Every name of a matrix is registered (an unknown one fails before any training)."""
+    for kind, names in (
+        ("datasets", spec.datasets),
+        ("models", spec.models),
+        ("defenses", spec.defenses),
+        ("attacks", spec.attacks),
+        ("models", [spec.source_model] if spec.source_model else []),
+        ("defenses", [spec.source_defense] if spec.source_defense else []),
+        ("datasets", [spec.eval_dataset] if spec.eval_dataset else []),
+        ("models", [m for m, _ in spec.pairs or []]),
+        ("defenses", [f for _, f in spec.pairs or []]),
+    ):
+        for name in names:
+            host.get(kind, name)
+
+
+def check_options(cells: list[RunSpec], res: Resources) -> None:
+    """Every plugin option of every cell validates (one line naming the bad option) before
+    anything trains: a typo must not store a failed row per cell on every re-run."""
+    for cell in cells:
+        for src in (cell, cell.source()):
+            res.host.create("models", src.model, src.model_params)
+            res.host.create("defenses", src.defense, src.defense_params)
+        res.host.create("attacks", cell.attack, cell.attack_params)
+        res.dataset(cell)
+        if cell.eval_dataset:
+            res.eval_target(cell)
+
+
+def plan(spec: MatrixSpec, res: Resources) -> Plan:
+    """The matrix's cells (budgets resolved) and the distinct classifiers they train on."""
+    check_pieces(spec, res.host)
+    cells = [resolve(res.host, cell) for cell in spec.cells()]
+    check_options(cells, res)
+    trains: dict[str, TrainTask] = {}
+    tasks = []
+    for cell in cells:
+        needs = []
+        for piece in (cell, cell.source()):
+            key = res.weights_key(piece)[0]
+            trains.setdefault(key, TrainTask(key, piece))
+            needs.append(key)
+        tasks.append(CellTask(cell, tuple(dict.fromkeys(needs))))
+    return Plan(tuple(trains.values()), tuple(tasks))
+
+
+def run_and_store(
+    res: Resources, store: Store, spec: RunSpec, force: bool = False, keep_going: bool = False
+) -> CellResult:
+    """Run a cell unless a stored result still stands for it (then `skipped`); store the done
+    or failed result (never over an older row) and tell the result observers."""
+    spec = resolve(res.host, spec)
+    key = spec.key()
+    notes = []
+    stored = None if force else store.latest_done(key)
+    if stored is not None:
+        stale = stale_because(stored.row(), res.data_key(spec), versions(res.host, spec))
+        if stale is None:
+            return stored.model_copy(update={"status": "skipped"})
+        notes.append(f"{stale} since the stored result: re-run (the old row is kept)")
+    try:
+        result = run_cell(spec, res)
+    except Exception as e:
+        if not keep_going:
+            raise
+        result = CellResult(
+            key=key,
+            status="failed",
+            spec=spec.model_dump(mode="json"),
+            error=f"{type(e).__name__}: {e}",
+            traceback=traceback.format_exc(limit=8),
+        )
+    if result.status == "done":
+        result.warnings += notes + consistency(res.host, store, result)
+    store.add(result)
+    result.warnings += res.host.notify_result(result.row())
+    return result
+
+
+def run_local(
+    work: Plan,
+    res: Resources,
+    store: Store,
+    force: bool = False,
+    on_cell: Callable[[CellTask, CellResult | None], None] | None = None,
+) -> list[CellResult]:
+    """Run a plan in this process, cell by cell in plan order (each cell trains what it
+    needs on first use, as a single run does); `on_cell` is called before (None) and after."""
+    results = []
+    for task in work.cells:
+        if on_cell:
+            on_cell(task, None)
+        results.append(run_and_store(res, store, task.spec, force=force, keep_going=True))
+        if on_cell:
+            on_cell(task, results[-1])
+    return results
