@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,18 +27,44 @@ from typer.core import TyperGroup
 
 from . import render
 from .data import data_app
-from .options import budget, comma_list, drop_none, key_values
+from .options import budget, budget_list, comma_list, drop_none, key_values
+
+
+def one_line_error(message: str) -> None:
+    """The CLI's only error form: one red line on stderr."""
+    console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
 
 
 class ArenaGroup(TyperGroup):
-    """Turns user errors into one red line and exit code 2, never a traceback."""
+    """Turns user errors and bad flags into one red line and exit code 2, never a traceback
+    or a usage box."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as e:
-            console.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True)
+            one_line_error(str(e))
             raise typer.Exit(2) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's parsing errors (`--seed abc`, an unknown flag) as one line, exit 2; no
+        arguments shows the help. (Typer vendors click in newer versions: matched by shape.)"""
+        try:
+            code = super().main(*args, standalone_mode=False, **extra)
+        except typer.Abort:
+            code = 1
+        except Exception as e:
+            if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":
+                e.show()
+            else:
+                path = e.ctx.command_path if getattr(e, "ctx", None) else "ecgarena"
+                one_line_error(f"{e.format_message()} (see `{path} --help`)")
+            code = e.exit_code
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
@@ -180,7 +207,10 @@ def matrix(
     models: Annotated[str | None, typer.Option(help="comma list (default cnn)")] = None,
     defenses: Annotated[str | None, typer.Option(help="comma list (default none)")] = None,
     attacks: Annotated[str | None, typer.Option(help="comma list (default pgd)")] = None,
-    eps: Annotated[str | None, typer.Option(help="comma list of budgets, e.g. 0.02,50uV")] = None,
+    eps: Annotated[
+        str | None,
+        typer.Option(help='comma list of budgets, e.g. 0.02,50uV or a per-lead "[0.1, ..., 0.2]"'),
+    ] = None,
     seeds: Annotated[str | None, typer.Option(help="comma list of seeds")] = None,
     device: Device = None,
     data_dir: DataDir = None,
@@ -212,7 +242,7 @@ def matrix(
             "models": comma_list(models),
             "defenses": comma_list(defenses),
             "attacks": comma_list(attacks),
-            "eps": comma_list(eps),
+            "eps": budget_list(eps),
             "seeds": comma_list(seeds),
             "device": device,
             "data_dir": data_dir,

@@ -9,7 +9,22 @@ from ecgarena.errors import UserError
 
 
 def comma_list(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+    """`"a, b,c"` → `["a", "b", "c"]`; commas inside brackets do not split (`[0.1, 0.2],50uV`)."""
+    if value is None:
+        return None
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(value + ","):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth <= 0:
+            parts.append(value[start:i].strip())
+            start = i + 1
+    return [p for p in parts if p]
+
+
+def budget_list(value: str | None) -> list[Any] | None:
+    """A matrix's `--eps`: budgets and per-lead lists, e.g. `0.05,50uV,[0.1, 0.1, 0.2]`."""
+    items = comma_list(value)
+    return None if items is None else [budget(item) for item in items]
 
 
 def key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .cell import resolve, run_cell
 from .checks import consistency
+from .contract import build_contract
 from .host import Host
 from .provenance import stale_because, versions
 from .resources import Resources
@@ -60,14 +61,14 @@ def check_pieces(spec: MatrixSpec, host: Host) -> None:
 
 
 def check_options(cells: list[RunSpec], res: Resources) -> None:
-    """Every plugin option of every cell validates (one line naming the bad option) before
-    anything trains: a typo must not store a failed row per cell on every re-run."""
+    """Every plugin option and budget of every cell validates (one line naming the bad value)
+    before anything trains: a typo must not store a failed row per cell on every re-run."""
     for cell in cells:
         for src in (cell, cell.source()):
             res.host.create("models", src.model, src.model_params)
             res.host.create("defenses", src.defense, src.defense_params)
-        res.host.create("attacks", cell.attack, cell.attack_params)
-        res.dataset(cell)
+        attack = res.host.create("attacks", cell.attack, cell.attack_params)
+        build_contract(attack, cell.eps, res.dataset(cell).info.leads)  # e.g. a per-lead length
         if cell.eval_dataset:
             res.eval_target(cell)
 

@@ -107,14 +107,27 @@ def test_matrix_with_config_and_resume(cli_home, tmp_path):
 
 def test_matrix_failing_cell_is_recorded_and_others_go_on(cli_home, tmp_path):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text(
-        'attacks = ["noise"]\neps = [0.05, [0.1, 0.2]]\n[train]\nepochs = 2\n[params.synthetic]\nn_records = 300\n'
+    cfg.write_text(  # conv-vit fails when built: 4 s records are too short for its patch
+        'attacks = ["noise"]\nmodels = ["cnn", "conv-vit"]\n[train]\nepochs = 2\n'
+        "[params.synthetic]\nn_records = 300\nduration_s = 4.0\n[params.conv-vit]\npatch = 256\n"
     )
     result = invoke("matrix", "--config", cfg, "--home", cli_home, "--json")
     assert result.exit_code == 1
     cells = json.loads(result.stdout)["cells"]
     assert [c["status"] for c in cells] in (["done", "failed"], ["skipped", "failed"])
-    assert "2 values but the data has 12 leads" in cells[1]["error"]
+    assert "too short for patch 256" in cells[1]["error"] and "traceback" not in cells[1]
+
+
+def test_matrix_checks_every_option_and_budget_before_anything_runs(cli_home, tmp_path):
+    for args, message in (
+        (["--param", "pgd.nosuch=3"], "nosuch: unknown option"),
+        (["--eps", "0.05,[0.1, 0.2]"], "per-lead budget has 2 values but the data has 12"),
+    ):
+        home = tmp_path / message[:6]
+        result = invoke("matrix", *args, "--epochs", "1", "--home", home)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (home / "weights").exists()  # nothing trained, nothing stored
+        assert invoke("results", "--home", home, "--format", "json").stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(
@@ -129,6 +142,8 @@ def test_matrix_failing_cell_is_recorded_and_others_go_on(cli_home, tmp_path):
         (["run", "--attack-opt", "stepz=3"], "stepz: unknown option"),
         (["matrix", "--defenses", "none,medain"], "did you mean median"),
         (["list", "gizmos"], "unknown kind"),
+        (["run", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["run", "--sed", "1"], "No such option: --sed"),
         (["run", "--eps", "[0.1, 0.2]"], "per-lead budget has 2 values but the data has 12"),
         (["run", "--eps", "[0.1, 0.2"], "is not a per-lead list"),
         (["run", "--eps", '[0.1, "5kg"]'], "not a voltage"),
