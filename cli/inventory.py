@@ -1,0 +1,71 @@
+"""`ecgarena plugins` and `ecgarena list`: what is installed and registered."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from ecgarena.errors import UserError
+from ecgarena.host import KINDS, get_host, options_of
+from ecgarena.registry import plugin_status
+
+from . import render
+from .base import Json, app
+
+
+@app.command()
+def plugins(json_out: Json = False) -> None:
+    """Installed plugins: version, what each registers, load errors, registry status."""
+    rows = plugin_status(get_host())
+    if json_out:
+        render.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="ecgarena plugins")
+    for c in ("plugin", "distribution", "version", "registers", "registry", "errors"):
+        table.add_column(c)
+    for r in rows:
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items())
+        table.add_row(
+            r["name"],
+            r["distribution"] or "-",
+            r["version"] or "-",
+            regs or "-",
+            r["registry"],
+            "\n".join(r["errors"]) or "-",
+        )
+    render.show(table)
+
+
+@app.command("list")
+def list_(
+    kind: Annotated[str, typer.Argument(help="attacks | defenses | models | datasets")],
+    json_out: Json = False,
+) -> None:
+    """What is registered of one kind, with its plugin and options."""
+    if kind not in KINDS:
+        raise UserError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})")
+    host = get_host()
+    rows = [
+        {
+            "name": e.name,
+            "plugin": e.plugin,
+            "options": options_of(e.cls),
+            "doc": (e.cls.__doc__ or "").strip().splitlines()[0] if e.cls.__doc__ else "",
+        }
+        for e in (host.entries[kind][n] for n in host.names(kind))
+    ]
+    if json_out:
+        render.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=kind)
+    for c in ("name", "plugin", "options", "description"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(
+            r["name"], r["plugin"], ", ".join(f"{k}={v}" for k, v in r["options"].items()), r["doc"]
+        )
+    render.show(table)
