@@ -84,9 +84,10 @@ def default_nperseg(n_time: int, fs: float) -> int:
 
 
 def perturbation_psd(
-    delta: np.ndarray, fs: float, nperseg: int | None = None
+    delta: np.ndarray, fs: float, nperseg: int | None = None, average: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Welch PSD (Hann, density scaling) of the perturbation, averaged over records and leads.
+    """Welch PSD (Hann, density scaling) of the perturbation, averaged over records and leads
+    (`average=False`: one row per record and lead, to average over several calls).
 
     Returns `(freqs in Hz, psd in mV²/Hz)`. No detrending, so a DC offset in the perturbation
     counts as low-frequency energy; `nperseg` defaults to `default_nperseg(time, fs)`.
@@ -104,8 +105,8 @@ def perturbation_psd(
     freqs, psd = welch(
         delta, fs=fs, window="hann", nperseg=nperseg, detrend=False, scaling="density", axis=-1
     )
-    psd = psd.reshape(-1, psd.shape[-1]).mean(axis=0)
-    return freqs, psd
+    psd = psd.reshape(-1, psd.shape[-1])
+    return freqs, (psd.mean(axis=0) if average else psd)
 
 
 def energy_share_above(freqs: np.ndarray, psd: np.ndarray, cutoff_hz: float) -> float:
