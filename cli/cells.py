@@ -141,6 +141,12 @@ def matrix(
     ] = None,
     force: Annotated[bool, typer.Option(help="re-run cells already stored")] = False,
     isolate: Isolate = False,
+    show_plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan", help="show the train tasks and cells (stored or to run); run nothing"
+        ),
+    ] = False,
     home: Home = None,
     json_out: Json = False,
 ) -> None:
@@ -180,6 +186,9 @@ def matrix(
     )
     res = Resources(get_host(), paths.home(home), isolate)
     work = grid.plan(spec, res)  # every name and option checked before anything trains
+    if show_plan:
+        render.plan_table(work, [grid.standing(res, store_of(home), c.spec) for c in work.cells])
+        return
     with progress() as bar:
         task = bar.add_task("matrix", total=len(work.cells), info="")
 

@@ -180,6 +180,27 @@ def at_least_k_text(block: dict[str, Any]) -> str:
     )
 
 
+def plan_table(work: Any, states: list[tuple[CellResult | None, str | None]]) -> None:
+    """A matrix's plan: its train tasks and, per cell, what it needs and whether it will run."""
+    show(f"{len(work.trains)} classifier(s) to train or load, {len(work.cells)} cell(s)")
+    table = Table(title="plan")
+    for c in ("cell", "ε", "seed", "needs", "state"):
+        table.add_column(c, overflow="fold")
+    for task, (stored, why) in zip(work.cells, states):
+        s = task.spec
+        src = f" (from {s.source_model}/{s.source_defense or s.defense})" if s.transfer else ""
+        state = "stored" if stored else (f"re-run: {why}" if why else "to run")
+        needs = ", ".join(k[:8] for k in task.needs)
+        table.add_row(
+            f"{s.dataset}/{s.model}/{s.defense}/{s.attack}{src}",
+            eps_text(s.eps),
+            str(s.seed),
+            needs,
+            state,
+        )
+    show(table)
+
+
 def results_table(results: list[CellResult], title: str = "results") -> None:
     """One row per cell, as `ecgarena results` and the matrix summary show them."""
     table = Table(title=title)

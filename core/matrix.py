@@ -90,6 +90,16 @@ def plan(spec: MatrixSpec, res: Resources) -> Plan:
     return Plan(tuple(trains.values()), tuple(tasks))
 
 
+def standing(res: Resources, store: Store, spec: RunSpec) -> tuple[CellResult | None, str | None]:
+    """The stored result that still stands for a cell, or None and why it must run again
+    (None too when it never finished: its newest row is missing or failed)."""
+    stored = store.latest_done(spec.key())
+    if stored is None:
+        return None, None
+    stale = stale_because(stored.row(), res.data_key(spec), versions(res.host, spec))
+    return (stored, None) if stale is None else (None, f"{stale} since the stored result")
+
+
 def run_and_store(
     res: Resources, store: Store, spec: RunSpec, force: bool = False, keep_going: bool = False
 ) -> CellResult:
@@ -97,13 +107,10 @@ def run_and_store(
     or failed result (never over an older row) and tell the result observers."""
     spec = resolve(res.host, spec)
     key = spec.key()
-    notes = []
-    stored = None if force else store.latest_done(key)
+    stored, why = (None, None) if force else standing(res, store, spec)
     if stored is not None:
-        stale = stale_because(stored.row(), res.data_key(spec), versions(res.host, spec))
-        if stale is None:
-            return stored.model_copy(update={"status": "skipped"})
-        notes.append(f"{stale} since the stored result: re-run (the old row is kept)")
+        return stored.model_copy(update={"status": "skipped"})
+    notes = [f"{why}: re-run (the old row is kept)"] if why else []
     try:
         result = run_cell(spec, res)
     except Exception as e:

@@ -260,3 +260,15 @@ def test_cpr_table1_recipe_is_a_valid_matrix_of_registered_plugins():
         for name in names:
             host.get(kind, name)
     assert spec.seeds == [0, 1, 2] and "cpr" in spec.defenses
+
+
+def test_matrix_plan_shows_train_tasks_and_what_will_run_and_runs_nothing(tmp_path):
+    args = ["--attacks", "noise", "--epochs", "1", "--param", "synthetic.n_records=300"]
+    home = ["--home", tmp_path]
+    assert invoke("matrix", *args, *home).exit_code == 0
+    weights = sorted((tmp_path / "weights").iterdir())
+    out = invoke("matrix", *args, "--defenses", "none,median", "--plan", *home)
+    assert out.exit_code == 0, out.output
+    assert "2 classifier(s) to train or load, 2 cell(s)" in out.output
+    assert "stored" in out.output and "to run" in out.output
+    assert sorted((tmp_path / "weights").iterdir()) == weights  # nothing trained
