@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from .options import Options
 from .specs import ThreatModel
 
 
@@ -102,7 +103,7 @@ def precordial_profile(eps_mv: float, leads: tuple[str, ...], other_ratio: float
     return [eps_mv if n in PRECORDIAL else eps_mv * other_ratio for n in names]
 
 
-class PrecordialProfile(BaseModel):
+class PrecordialProfile(Options):
     """Options of attacks whose scalar budget means the SCAR seed's per-lead profile."""
 
     profile: Literal["seed", "uniform"] = Field(

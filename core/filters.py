@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.signal import butter, sosfiltfilt
 
 from .errors import UserError
 
@@ -22,6 +21,8 @@ def lowpass(x: torch.Tensor, fs: float, cutoff_hz: float, order: int = 4) -> tor
             f"low-pass cut-off {cutoff_hz:g} Hz must lie between 0 and the Nyquist "
             f"frequency {fs / 2:g} Hz of this dataset"
         )
+    from scipy.signal import butter, sosfiltfilt  # 0.8 s to import: only when filtering
+
     sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
     data = x.detach().to("cpu", torch.float64).numpy()
     # Even (mirror) extension over ~3 cut-off periods: scipy's default odd extension of 15

@@ -1,23 +1,45 @@
-"""pytest plugin shipped with the core (entry point `pytest11`): fixtures for plugin authors."""
+"""pytest plugin shipped with the core (entry point `pytest11`): fixtures and an ini option for
+plugin authors. Importing it changes nothing: it acts only where a test or an ini file asks."""
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
 
-import pytest
-import torch
+try:
+    import pytest
+except ModuleNotFoundError as e:  # the kit's dependencies are the `testing` extra
+    raise ModuleNotFoundError(
+        f"ecgarena.pytest_plugin needs {e.name}: pip install 'ecgarena[testing]'", name=e.name
+    ) from None
 
-from .testing import tiny_classifier
+if TYPE_CHECKING:
+    from .protocols import Classifier
+
+THREADS_INI = "ecgarena_xdist_torch_threads"
 
 
-@pytest.fixture
-def ecgarena_classifier():
-    """A tiny seeded 2-lead, 3-class classifier in eval mode, for attack conformance tests."""
-    return tiny_classifier()
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare the ini option (it does nothing until an ini file sets it)."""
+    parser.addini(
+        THREADS_INI,
+        "torch threads in each pytest-xdist worker (workers × threads beyond the cores "
+        "oversubscribe the CPU and slow small-model tests many-fold); unset: torch's default",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist each worker gets one torch thread: workers × threads beyond the
-    cores oversubscribe the CPU and slow small-model tests many-fold."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        torch.set_num_threads(1)
+    """Apply `ecgarena_xdist_torch_threads` in xdist workers, only when the ini file sets it."""
+    threads = config.getini(THREADS_INI)
+    if threads and hasattr(config, "workerinput"):
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+@pytest.fixture
+def ecgarena_classifier() -> Classifier:
+    """A tiny seeded 2-lead, 3-class classifier in eval mode, for attack conformance tests."""
+    from .testing import tiny_classifier
+
+    return tiny_classifier()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import welch
 
 K1, K2 = 0.01, 0.03  # scikit-image's structural_similarity defaults
 MIN_DATA_RANGE_MV = 1e-3  # 1 µV, about one ADC step: the data range given to a flat clean lead
@@ -102,6 +101,8 @@ def perturbation_psd(
         nperseg = default_nperseg(n_time, fs)
     elif not 1 <= nperseg <= n_time:
         raise ValueError(f"nperseg={nperseg} must lie in [1, time={n_time}]")
+    from scipy.signal import welch  # 0.8 s to import: only when measuring
+
     freqs, psd = welch(
         delta, fs=fs, window="hann", nperseg=nperseg, detrend=False, scaling="density", axis=-1
     )

@@ -1,14 +1,23 @@
-"""Test helpers for plugin authors: hypothesis strategies and a conformance check that runs
-an attack through the core's own contract and audit (`run_audited`, as the engine does)."""
+"""The plugin author kit (`pip install 'ecgarena[testing]'`): hypothesis strategies, toy
+fixtures and a conformance check that runs an attack through the core's own contract and audit
+(`run_audited`, as the engine does)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import strategies as st
 from torch import nn
+
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as e:  # the kit's dependencies are the `testing` extra
+    raise ModuleNotFoundError(
+        f"ecgarena.testing needs {e.name}: pip install 'ecgarena[testing]'", name=e.name
+    ) from None
 
 from .attack_call import run_audited
 from .audit import AuditReport
@@ -54,6 +63,7 @@ class TinyNet(nn.Module):
 
 
 def tiny_classifier(leads: int = 2, n_classes: int = 3, seed: int = 0) -> Classifier:
+    """A `TinyNet` classifier in eval mode, its weights from `torch.manual_seed(seed)`."""
     torch.manual_seed(seed)
     return Classifier(TinyNet(leads, n_classes)).eval()
 
@@ -61,10 +71,10 @@ def tiny_classifier(leads: int = 2, n_classes: int = 3, seed: int = 0) -> Classi
 def toy_fit_context(
     n: int = 48,
     time: int = 32,
-    build_net=None,
+    build_net: Callable[[], nn.Module] | None = None,
     epochs: int = 2,
     batch_size: int = 16,
-    cache_dir=None,
+    cache_dir: Path | None = None,
     seed: int = 0,
 ) -> FitContext:
     """A 2-lead, 2-class FitContext (class = sign of lead I's mean) for quick defense tests;

@@ -17,11 +17,17 @@ from typing import Any, ClassVar
 import ecgarena
 import torch
 import torch.nn.functional as F
-from ecgarena.gradients import pgd
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier, task_loss
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    Options,
+    ThreatModel,
+    fit_classifier,
+    pgd,
+    task_loss,
+)
+from pydantic import Field
 
 
 def soft_labels(logits: torch.Tensor, temperature: float, task: str) -> torch.Tensor:
@@ -42,10 +48,9 @@ def distillation_loss(
     return temperature**2 * ce
 
 
-class AdversarialDistillation(BaseModel):
+class AdversarialDistillation(Options):
     """Distil a temperature-T teacher into a student on clean and PGD examples; deploy at T=1."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "adversarial-distillation"
     kind: ClassVar[str] = "training"
 

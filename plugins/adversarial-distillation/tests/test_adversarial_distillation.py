@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ecgarena.host import Host
+from ecgarena import Host
 from ecgarena.testing import toy_fit_context
 from ecgarena_adversarial_distillation import distillation_loss, soft_labels
 from hypothesis import given, settings

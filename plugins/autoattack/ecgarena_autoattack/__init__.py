@@ -5,7 +5,7 @@ worst case over the three in AutoAttack's order.
 
 Losses: multiclass CE / DLR / targeted DLR as in the paper. Multilabel: APGD-CE ascends
 BCE-with-logits **meaned** over the labels; APGD-DLR is replaced by the per-label margin loss
-−min_c (2y_c − 1)·z_c (push the label nearest to a flip, `ecgarena.gradients.margin`); Square
+−min_c (2y_c − 1)·z_c (push the label nearest to a flip, `ecgarena.margin`); Square
 uses that same margin. "Misclassified" always means margin < 0 (multiclass: argmax ≠ y;
 multilabel: some label's 0-logit threshold crossed).
 
@@ -22,9 +22,8 @@ from typing import Any, ClassVar, Literal
 
 import ecgarena
 import torch
-from ecgarena.errors import UserError
-from ecgarena.gradients import eval_mode, margin
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from ecgarena import Options, UserError, eval_mode, margin
+from pydantic import Field, PrivateAttr
 
 from .apgd import APGDResult, checkpoints, run_apgd
 from .losses import dlr_loss, dlr_targeted_loss, objective
@@ -117,10 +116,9 @@ def _run_dlr_stage(
     return res
 
 
-class _NormOption(BaseModel):
+class _NormOption(Options):
     """The ball the attack searches: ℓ∞ per lead, or ℓ2 (whole record, or per lead)."""
 
-    model_config = ConfigDict(extra="forbid")
     norm: Literal["linf", "l2"] = Field(
         "linf", description="linf: per-lead box; l2: whole-record (scalar ε) or per-lead ball"
     )

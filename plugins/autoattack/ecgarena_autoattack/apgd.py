@@ -20,7 +20,7 @@ on halving the record restarts from its best point (its gradient too), with zero
 (x_{k−1} := x_max: a restart, our reading of "restart from the best point").
 
 Kept per record: the highest-loss point, and the highest-loss *misclassifying* point if any
-iterate misclassified (margin < 0, `ecgarena.gradients.margin`); the misclassifying one wins.
+iterate misclassified (margin < 0, `ecgarena.margin`); the misclassifying one wins.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from ecgarena.constraints import project, random_in_ball
-from ecgarena.gradients import ascent_direction, margin, step_scale
-from ecgarena.specs import ThreatModel
+from ecgarena import ThreatModel, ascent_direction, margin, project, random_in_ball, step_scale
 from torch import nn
 
 from .losses import objective

@@ -1,12 +1,12 @@
 """The objectives the suite ascends, per record (higher = closer to / further into an error).
 
 - `ce`: cross-entropy (multiclass); multilabel: BCE-with-logits **meaned** over the labels
-  (`ecgarena.gradients.per_sample_loss`).
+  (`ecgarena.per_sample_loss`).
 - `dlr`: the Difference of Logits Ratio of Croce & Hein (2020),
   −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12), π the logits sorted in decreasing order.
 - `dlr_targeted`: −(z_y − z_t) / (z_π1 − ½(z_π3 + z_π4) + 1e-12).
 - `neg_margin`: −margin, the multilabel stand-in for DLR: −min_c (2y_c − 1)·z_c, i.e. push the
-  label nearest to a flip (`ecgarena.gradients.margin`).
+  label nearest to a flip (`ecgarena.margin`).
 
 DLR is invariant to a positive rescaling (and a shift) of the logits; the margin is positively
 homogeneous in them, so sign / normalised-gradient steps and loss comparisons — everything
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from ecgarena.errors import UserError
-from ecgarena.gradients import margin, per_sample_loss
+from ecgarena import UserError, margin, per_sample_loss
 
 DLR_EPS = 1e-12
 

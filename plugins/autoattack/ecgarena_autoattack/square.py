@@ -2,7 +2,7 @@
 multi-lead signals in mV.
 
 Everything runs under `torch.no_grad()`: only logits are read. The loss is the margin
-(`ecgarena.gradients.margin`: z_y − max_{j≠y} z_j, multilabel the smallest signed logit); a
+(`ecgarena.margin`: z_y − max_{j≠y} z_j, multilabel the smallest signed logit); a
 candidate is kept when it lowers a record's margin, and a record stops being queried once its
 margin is negative (misclassified). Queries count forward evaluations per record, the
 initialisation included, so a record costs at most `n_queries`.
@@ -36,9 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from ecgarena.constraints import l2_norms, lead_budget, project
-from ecgarena.gradients import margin
-from ecgarena.specs import ThreatModel
+from ecgarena import ThreatModel, l2_norms, lead_budget, margin, project
 from torch import nn
 
 SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)

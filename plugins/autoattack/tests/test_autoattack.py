@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ecgarena.errors import UserError
-from ecgarena.gradients import margin, pgd
-from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, Classifier, DatasetInfo
+from ecgarena import AttackContext, Classifier, DatasetInfo, Host, UserError, margin, pgd
 from ecgarena.testing import budgets, check_attack, signals, tiny_classifier
 from ecgarena_autoattack import checkpoints, dlr_loss, dlr_targeted_loss, p_schedule
 from hypothesis import given, settings

@@ -8,17 +8,15 @@ from typing import ClassVar, Literal
 
 import ecgarena
 import torch
-from ecgarena.constraints import lead_budget, random_in_ball
-from ecgarena.gradients import fgsm, mi_fgsm, pgd
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import Options, fgsm, lead_budget, mi_fgsm, pgd, random_in_ball
+from pydantic import Field
 
 from .cw import CWL2Attack
 
 
-class _PerSample(BaseModel):
+class _PerSample(Options):
     """Options shared by the per-record attacks: the norm of the ball."""
 
-    model_config = ConfigDict(extra="forbid")
     norm: Literal["linf", "l2"] = "linf"
 
     def threat_model(self, budget_mv: float | list[float]) -> ecgarena.ThreatModel:

@@ -14,16 +14,14 @@ from typing import ClassVar
 
 import ecgarena
 import torch
-from ecgarena.constraints import l2_norms, project
-from ecgarena.gradients import eval_mode, margin
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from ecgarena import Options, eval_mode, l2_norms, margin, project
+from pydantic import Field, PrivateAttr
 
 
-class CWL2Attack(BaseModel):
+class CWL2Attack(Options):
     """Minimise ‖δ‖₂² + c·max(margin(x+δ), −κ); return the smallest misclassifying δ found
     (else the last iterate), projected onto the declared ℓ2 budget."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "cw-l2"
     default_eps_mv: ClassVar[float] = 2.0  # whole-record ℓ2, mV
     steps: int = Field(50, ge=1, le=10_000, description="Adam steps per value of c")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ecgarena.gradients import margin, per_sample_loss
-from ecgarena.host import Host
-from ecgarena.protocols import AttackContext, Classifier, DatasetInfo
+from ecgarena import AttackContext, Classifier, DatasetInfo, Host, margin, per_sample_loss
 from ecgarena.testing import budgets, check_attack, signals, tiny_classifier
 from hypothesis import given, settings
 from hypothesis import strategies as st

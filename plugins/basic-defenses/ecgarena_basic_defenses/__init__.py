@@ -7,20 +7,24 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import ecgarena
-from ecgarena.gradients import pgd
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    Options,
+    ThreatModel,
+    fit_classifier,
+    pgd,
+)
+from pydantic import Field
 
 from .denoiser import DenoisingAutoencoder, train_denoiser
 from .median import MedianFilter
 
 
-class NoDefense(BaseModel):
+class NoDefense(Options):
     """Empirical risk minimisation: the undefended baseline."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "none"
     kind: ClassVar[str] = "none"
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ecgarena.constraints import bpda_identity
-from ecgarena.progress import progress
-from ecgarena.training import to_tensor
+from ecgarena import bpda_identity, progress, to_tensor
 from torch import nn
 
 

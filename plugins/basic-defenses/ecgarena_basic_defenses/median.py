@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from ecgarena.constraints import bpda_identity
+from ecgarena import bpda_identity
 from torch import nn
 
 

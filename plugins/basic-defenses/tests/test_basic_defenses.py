@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, FitContext, Split
-from ecgarena.specs import TrainSpec
+from ecgarena import DatasetInfo, FitContext, Host, Split, TrainSpec
 from ecgarena.testing import TinyNet, signals
 from ecgarena_basic_defenses.median import MedianFilter, median_filter
 from hypothesis import given, settings
@@ -100,8 +98,7 @@ def test_median_metadata_is_honest():
 
 
 def test_pgd_at_is_more_robust_than_erm():
-    from ecgarena.gradients import pgd
-    from ecgarena.specs import ThreatModel
+    from ecgarena import ThreatModel, pgd
 
     ctx = _context(n=200)
     scores = {}

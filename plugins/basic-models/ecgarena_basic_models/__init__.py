@@ -6,17 +6,16 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import ecgarena
-from ecgarena.errors import UserError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from ecgarena import Options, ResNet1d, UserError
+from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
-from .nets import CNN, ConvViT, ResNet1d
+from .nets import CNN, ConvViT
 
 
-class CNNModel(BaseModel):
+class CNNModel(Options):
     """Three strided conv blocks, global average+max pooling, a linear head."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "cnn"
     width: int = Field(32, ge=4, le=512)
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -25,10 +24,9 @@ class CNNModel(BaseModel):
         return CNN(n_leads, n_classes, self.width, self.dropout)
 
 
-class ResNet1d18Model(BaseModel):
+class ResNet1d18Model(Options):
     """ResNet-18 layout ([2, 2, 2, 2] basic blocks) with 1-D convolutions (kernel 7)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "resnet1d18"
     width: int = Field(64, ge=4, le=512, description="channels of the first stage")
     kernel: int = Field(7, ge=3, le=31)
@@ -37,10 +35,9 @@ class ResNet1d18Model(BaseModel):
         return ResNet1d(n_leads, n_classes, (2, 2, 2, 2), self.width, self.kernel)
 
 
-class ConvViTModel(BaseModel):
+class ConvViTModel(Options):
     """A small vision transformer: conv stem + patch conv, [CLS] token, pre-norm encoder."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "conv-vit"
     dim: int = Field(64, ge=8, le=1024, description="token width (embedding dimension)")
     depth: int = Field(2, ge=1, le=24, description="number of transformer encoder layers")

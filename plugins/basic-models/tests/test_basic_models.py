@@ -5,7 +5,7 @@ from __future__ import annotations
 import ecgarena
 import pytest
 import torch
-from ecgarena.host import Host
+from ecgarena import Host
 
 HOST = Host(builtins=False)
 
@@ -33,7 +33,7 @@ def test_resnet1d18_is_resnet18_sized():
 
 
 def test_model_options_validated():
-    from ecgarena.errors import UserError
+    from ecgarena import UserError
 
     with pytest.raises(UserError, match="width"):
         HOST.create("models", "cnn", {"width": 0})
@@ -60,7 +60,7 @@ def test_conv_vit_input_gradients_in_eval_mode():
 
 
 def test_conv_vit_options_validated():
-    from ecgarena.errors import UserError
+    from ecgarena import UserError
 
     with pytest.raises(UserError, match="dim 60 must be divisible by heads 8"):
         HOST.create("models", "conv-vit", {"dim": 60, "heads": 8})

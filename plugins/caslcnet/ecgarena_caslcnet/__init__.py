@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import ecgarena
-from ecgarena.errors import UserError
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import Options, UserError
+from pydantic import Field
 from torch import nn
 
 from .cas import CASLCNet
@@ -33,10 +33,9 @@ __all__ = [
 ]
 
 
-class LinfDistNetModel(BaseModel):
+class LinfDistNetModel(Options):
     """ℓ∞-distance net: strided conv-distance layers, then two dense distance layers."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "linf-dist-net"
     width: int = Field(32, ge=2, le=512, description="channels of the conv-distance layers")
     hidden: int = Field(256, ge=2, le=4096, description="units of the dense distance layer")
@@ -48,10 +47,9 @@ class LinfDistNetModel(BaseModel):
             raise UserError(f"model {self.name!r}: {e}") from None
 
 
-class CASLCNetModel(BaseModel):
+class CASLCNetModel(Options):
     """1-D ResNet whose last stage has two CAS blocks, with an ℓ∞-distance head."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "caslcnet"
     width: int = Field(16, ge=2, le=256, description="channels of the first stage (×2, ×4)")
     kernel: int = Field(7, ge=3, le=31, description="convolution width (samples)")

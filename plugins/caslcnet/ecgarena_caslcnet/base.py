@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from ecgarena.errors import UserError
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import Classifier, ClassifierInfo, FitContext, Options, UserError
+from pydantic import Field
 
 
 def require_net(net: torch.nn.Module, kind: type, defense: str, model: str) -> None:
@@ -20,10 +19,9 @@ def require_net(net: torch.nn.Module, kind: type, defense: str, model: str) -> N
         )
 
 
-class AdversarialTraining(BaseModel):
+class AdversarialTraining(Options):
     """Shared options of the PGD-based training defenses (ε and step in mV)."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: ClassVar[str] = "training"
     step_fraction: ClassVar[float] = 0.25  # the default inner step, as a share of ε
 

@@ -12,8 +12,8 @@ scheduled).
 from __future__ import annotations
 
 import torch
-from ecgarena_basic_models.nets import BasicBlock1d as Block
-from ecgarena_basic_models.nets import conv_bn
+from ecgarena import BasicBlock1d as Block
+from ecgarena import conv_bn
 from torch import nn
 
 from .linf_dist import DistLayer

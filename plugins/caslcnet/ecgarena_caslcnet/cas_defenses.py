@@ -12,11 +12,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from ecgarena.constraints import random_in_ball
-from ecgarena.errors import UserError
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    ThreatModel,
+    UserError,
+    fit_classifier,
+    random_in_ball,
+)
 from pydantic import Field, model_validator
 
 from .base import AdversarialTraining, require_net

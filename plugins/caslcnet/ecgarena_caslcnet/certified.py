@@ -9,10 +9,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from ecgarena.gradients import eval_mode
-from ecgarena.progress import progress
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.training import predict_logits, standardization, to_tensor, validation_score
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    eval_mode,
+    predict_logits,
+    progress,
+    standardization,
+    to_tensor,
+    validation_score,
+)
 from torch import nn
 
 from .linf_dist import certified_radius, hinge_loss, p_schedule, set_p, uses_linf

@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from ecgarena.errors import UserError
-from ecgarena.protocols import Classifier, FitContext
-from ecgarena.training import fit_classifier
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import Classifier, FitContext, Options, UserError, fit_classifier
+from pydantic import Field
 
 from .base import AdversarialTraining, require_net
 from .cas_defenses import CAS, CASLCNetDefense
@@ -63,12 +61,11 @@ class TRADES(AdversarialTraining):
 LINF_DIST_EPOCHS = 8
 
 
-class LinfDist(BaseModel):
+class LinfDist(Options):
     """ℓ∞-distance net training (Zhang et al. 2021, v1): hinge loss on the worst margin at
     ε_train, ℓp schedule 8 → ∞; certifies ℓ∞ radii in mV (margin/2 × std). Multilabel tasks
     certify each label by the sign of its 1-Lipschitz logit (radius min_c |g_c|)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "linf-dist"
     kind: ClassVar[str] = "certified"
 

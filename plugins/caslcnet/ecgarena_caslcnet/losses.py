@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from ecgarena.gradients import eval_mode
+from ecgarena import eval_mode
 from torch import nn
 
 START_SIGMA = 0.001  # both references start the inner attack at x + 0.001·N(0, 1), model units

@@ -11,9 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from ecgarena.errors import UserError
-from ecgarena.host import Host
-from ecgarena.protocols import Split
+from ecgarena import Host, Split, UserError
 from ecgarena.testing import toy_fit_context
 from ecgarena_caslcnet import cas_defenses
 from ecgarena_caslcnet.cas import cas_outputs

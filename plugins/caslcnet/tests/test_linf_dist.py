@@ -9,8 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from ecgarena.gradients import pgd
-from ecgarena.specs import ThreatModel
+from ecgarena import ThreatModel, pgd
 from ecgarena.testing import signals
 from ecgarena_caslcnet.certified import CertifiedClassifier
 from ecgarena_caslcnet.linf_dist import (

@@ -36,11 +36,17 @@ from typing import Any, ClassVar, Literal
 import ecgarena
 import numpy as np
 import torch
-from ecgarena.gradients import fgsm
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier, task_loss
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    Options,
+    ThreatModel,
+    fgsm,
+    fit_classifier,
+    task_loss,
+)
+from pydantic import Field
 
 from .losses import (
     feature_invariance,
@@ -64,10 +70,9 @@ __all__ = [
 Variant = Literal["full", "no-consistency", "naive", "resnet-mask"]
 
 
-class CPRDefense(BaseModel):
+class CPRDefense(Options):
     """Dual-pathway autoencoder with a physiological mask; deployed as E_c + head (1 pass)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "cpr"
     kind: ClassVar[str] = "architecture"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from ecgarena.training import task_loss
+from ecgarena import task_loss
 from torch import nn
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import wfdb.processing
-from ecgarena.progress import progress
+from ecgarena import progress
 from scipy.signal import butter, find_peaks, resample_poly, sosfiltfilt
 
 DETECT_FS = 250

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
-from ecgarena_basic_models.nets import ResNet1d
+from ecgarena import ResNet1d
 from torch import nn
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ecgarena.host import Host
+from ecgarena import Host
 from ecgarena.testing import toy_fit_context
 from ecgarena_cpr import masked_reconstruction, orthogonality
 from ecgarena_cpr.masks import masks_for, physiological_mask, r_peaks

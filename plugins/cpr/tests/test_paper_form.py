@@ -11,8 +11,7 @@ import ecgarena_cpr
 import pytest
 import torch
 import torch.nn.functional as F
-from ecgarena.protocols import Classifier
-from ecgarena.specs import MatrixSpec
+from ecgarena import Classifier, MatrixSpec
 from ecgarena.testing import toy_fit_context
 from ecgarena_cpr import CPRDefense, reconstruction, swap_consistency
 from ecgarena_cpr.model import CPRNet

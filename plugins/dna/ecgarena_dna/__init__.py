@@ -20,17 +20,19 @@ from typing import Any, ClassVar, Literal
 import ecgarena
 import numpy as np
 import torch
-from ecgarena.errors import UserError
-from ecgarena.gradients import eval_mode
-from ecgarena.protocols import ClassifierInfo, FitContext
-from ecgarena.training import (
+from ecgarena import (
+    ClassifierInfo,
+    FitContext,
+    Options,
+    UserError,
+    eval_mode,
     fit_classifier,
     predict_logits,
     task_loss,
     to_tensor,
     validation_score,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .decorrelation import decorrelation_loss
 from .ensemble import DNAEnsemble, Member, require_linear_head
@@ -69,10 +71,9 @@ def band_of(i: int, masks: tuple[np.ndarray | None, np.ndarray | None]) -> np.nd
     return None if i == 0 else masks[(i - 1) % 2]
 
 
-class DNA(BaseModel):
+class DNA(Options):
     """K members trained in turn; decorrelated features and/or complementary Fourier inputs."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "dna"
     kind: ClassVar[str] = "ensemble"
 

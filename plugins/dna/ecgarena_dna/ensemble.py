@@ -8,8 +8,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ecgarena.errors import UserError
-from ecgarena.protocols import Classifier, ClassifierInfo
+from ecgarena import Classifier, ClassifierInfo, UserError
 from torch import nn
 
 from .fourier import BandFilter

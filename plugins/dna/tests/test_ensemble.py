@@ -9,9 +9,7 @@ import ecgarena_dna
 import numpy as np
 import pytest
 import torch
-from ecgarena.errors import UserError
-from ecgarena.gradients import eval_mode
-from ecgarena.host import Host
+from ecgarena import Host, UserError, eval_mode
 from ecgarena.testing import toy_fit_context
 from ecgarena_dna import DNAEnsemble, mutual_information
 from ecgarena_dna.ensemble import average_logits

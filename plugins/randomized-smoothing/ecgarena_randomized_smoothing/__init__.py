@@ -8,19 +8,17 @@ from typing import Any, ClassVar
 
 import ecgarena
 import torch
-from ecgarena.protocols import FitContext
-from ecgarena.training import fit_classifier
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import FitContext, Options, fit_classifier
+from pydantic import Field
 
 from .smoothing import ABSTAIN, SmoothedClassifier
 
 __all__ = ["ABSTAIN", "RandomizedSmoothing", "SmoothedClassifier"]
 
 
-class RandomizedSmoothing(BaseModel):
+class RandomizedSmoothing(Options):
     """Train on x + N(0, σ²); predict with the smoothed classifier; certify ℓ2 radii (mV)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "randomized-smoothing"
     kind: ClassVar[str] = "certified"
 

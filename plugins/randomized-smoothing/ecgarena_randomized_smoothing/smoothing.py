@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ecgarena.metrics import ABSTAIN
-from ecgarena.protocols import Classifier, ClassifierInfo
+from ecgarena import ABSTAIN, Classifier, ClassifierInfo
 from scipy.stats import beta, binomtest, norm
 from torch import nn
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ecgarena.host import Host
+from ecgarena import Host
 from ecgarena.testing import toy_fit_context
 from ecgarena_randomized_smoothing import ABSTAIN, SmoothedClassifier
 from ecgarena_randomized_smoothing.smoothing import lower_confidence_bound, radius

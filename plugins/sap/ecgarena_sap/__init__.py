@@ -16,12 +16,21 @@ from typing import Any, ClassVar
 
 import ecgarena
 import torch
-from ecgarena.constraints import lead_budget, project
-from ecgarena.gradients import eval_mode, per_sample_loss, pgd
-from ecgarena.protocols import AttackContext, Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from ecgarena import (
+    AttackContext,
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    Options,
+    ThreatModel,
+    eval_mode,
+    fit_classifier,
+    lead_budget,
+    per_sample_loss,
+    pgd,
+    project,
+)
+from pydantic import Field, PrivateAttr, field_validator
 
 from .smoothing import (
     MIN_TAPS,
@@ -36,10 +45,9 @@ from .smoothing import (
 )
 
 
-class SAPAttack(BaseModel):
+class SAPAttack(Options):
     """Smooth adversarial perturbation: per-record, ℓ∞ budget per lead, Gaussian-smoothed."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "sap"
     stronger_than: ClassVar[tuple[str, ...]] = ("noise",)
 
@@ -121,10 +129,9 @@ class SAPAttack(BaseModel):
         return delta
 
 
-class SAPTraining(BaseModel):
+class SAPTraining(Options):
     """Adversarial training on SAP examples (the CPR seed's "oracle" defense)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "sap-at"
     kind: ClassVar[str] = "training"
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
+import ecgarena
 import torch
-from ecgarena import filters
 
 REFERENCE_FS = 300.0
 SIZES = (5, 7, 11, 15, 19)
@@ -69,7 +69,7 @@ def mean_kernel(bank: list[torch.Tensor]) -> torch.Tensor:
 
 def smooth(theta: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """S(θ): the same kernel on every lead, zero padding, 'same' length (the reference's)."""
-    return filters.smooth(theta, kernel, padding="zeros")
+    return ecgarena.smooth(theta, kernel, padding="zeros")
 
 
 def padding_mask(x: torch.Tensor) -> torch.Tensor:

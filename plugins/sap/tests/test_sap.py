@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ecgarena.gradients import per_sample_loss, pgd
-from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo
+from ecgarena import DatasetInfo, Host, per_sample_loss, pgd
 from ecgarena.testing import budgets, check_attack, run_attack, signals, tiny_classifier
 from ecgarena_sap import SAPAttack
 from ecgarena_sap.smoothing import (

@@ -12,12 +12,17 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from ecgarena.constraints import PrecordialProfile
-from ecgarena.metrics import flips
-from ecgarena.progress import progress
-from ecgarena.protocols import AttackContext, Classifier, Split
-from ecgarena.specs import ThreatModel
-from ecgarena.training import predict_logits, to_tensor
+from ecgarena import (
+    AttackContext,
+    Classifier,
+    PrecordialProfile,
+    Split,
+    ThreatModel,
+    flips,
+    predict_logits,
+    progress,
+    to_tensor,
+)
 from pydantic import Field, PrivateAttr
 
 from .universal import BandOptions, universal_grad

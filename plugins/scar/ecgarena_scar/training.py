@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from ecgarena.constraints import PrecordialProfile
-from ecgarena.gradients import pgd
-from ecgarena.protocols import Classifier, ClassifierInfo, FitContext
-from ecgarena.specs import ThreatModel
-from ecgarena.training import fit_classifier
-from pydantic import ConfigDict, Field
+from ecgarena import (
+    Classifier,
+    ClassifierInfo,
+    FitContext,
+    PrecordialProfile,
+    ThreatModel,
+    fit_classifier,
+    pgd,
+)
+from pydantic import Field
 
 from .universal import BandOptions, universal_grad
 
@@ -22,7 +26,6 @@ class SCARTraining(BandOptions, PrecordialProfile):
     Every `refresh_every` batches v takes one SCAR step on the current batch.
     """
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "scar-at"
     kind: ClassVar[str] = "training"
 

@@ -21,12 +21,20 @@ import math
 from typing import Literal
 
 import torch
-from ecgarena.constraints import project, rescale_into
-from ecgarena.filters import gaussian_kernel, lowpass, samples, smooth
-from ecgarena.gradients import eval_mode, loss_and_grad
-from ecgarena.protocols import Classifier
-from ecgarena.specs import ThreatModel
-from pydantic import BaseModel, ConfigDict, Field
+from ecgarena import (
+    Classifier,
+    Options,
+    ThreatModel,
+    eval_mode,
+    gaussian_kernel,
+    loss_and_grad,
+    lowpass,
+    project,
+    rescale_into,
+    samples,
+    smooth,
+)
+from pydantic import Field
 
 Projection = Literal["clip", "clip-filter", "rescale"]
 BAND_KEEPING: tuple[str, ...] = ("clip-filter", "rescale")  # projections that keep the band
@@ -49,10 +57,8 @@ def band_limit(
     return smooth(lowpass(x, fs, cutoff_hz, order), kernel)
 
 
-class BandOptions(BaseModel):
+class BandOptions(Options):
     """How each update is band-limited: Butterworth cut-off/order, then a Gaussian window."""
-
-    model_config = ConfigDict(extra="forbid")
 
     cutoff_hz: float = Field(CUTOFF_HZ, gt=0, description="low-pass cut-off of every update (Hz)")
     order: int = Field(4, ge=1, le=10, description="Butterworth order (applied forward-backward)")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ecgarena import DatasetInfo, FitContext, Host, Split, TrainSpec, energy_above
 from ecgarena.audit import band_check
-from ecgarena.constraints import energy_above
-from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, FitContext, Split
-from ecgarena.specs import TrainSpec
 from ecgarena.testing import TinyNet, budgets, run_attack, tiny_classifier
 from ecgarena_scar import HybridTraining, SCARAttack, SCARTraining
 from hypothesis import given, settings

@@ -20,15 +20,20 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from ecgarena.constraints import PrecordialProfile, project
-from ecgarena.filters import lowpass
-from ecgarena.gradients import eval_mode
-from ecgarena.progress import progress
-from ecgarena.protocols import AttackContext, Classifier, Split
-from ecgarena.specs import ThreatModel
-from ecgarena.training import to_tensor
+from ecgarena import (
+    AttackContext,
+    Classifier,
+    PrecordialProfile,
+    Split,
+    ThreatModel,
+    eval_mode,
+    lowpass,
+    progress,
+    project,
+    to_tensor,
+)
 from ecgarena_scar.universal import CUTOFF_HZ, SIGMA_MS, WINDOW_MS, band_limit, smoothing_kernel
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from .deepfool import decision, deepfool, same
 
@@ -36,7 +41,6 @@ from .deepfool import decision, deepfool, same
 class UniversalDeepFool(PrecordialProfile):
     """Moosavi-Dezfooli UAP: DeepFool on each record not yet fooled by v, v ← Π(v + Δv)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: ClassVar[str] = "universal-deepfool"
     default_eps_mv: ClassVar[float] = 0.2  # V2–V6, as SCAR, so the two compare at one budget
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from ecgarena.protocols import Classifier
+from ecgarena import Classifier
 
 
 @dataclass

@@ -6,11 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ecgarena import Classifier
-from ecgarena.constraints import energy_above, l2_norms, project
-from ecgarena.filters import lowpass, smooth
-from ecgarena.host import Host
-from ecgarena.protocols import DatasetInfo, Split
+from ecgarena import (
+    Classifier,
+    DatasetInfo,
+    Host,
+    Split,
+    energy_above,
+    l2_norms,
+    lowpass,
+    project,
+    smooth,
+)
 from ecgarena.testing import budgets, run_attack, signals, tiny_classifier
 from ecgarena_scar import SCARAttack
 from ecgarena_scar.universal import smoothing_kernel
