@@ -6,6 +6,7 @@ import json
 
 import pytest
 from ecgarena.cli import app
+from ecgarena.result import CellResult
 from typer.testing import CliRunner
 
 from .conftest import real_data
@@ -36,6 +37,7 @@ def test_run_pgd_json_then_resume_then_force(cli_home):
         "run", "--attack", "pgd", "--defense", "none", "--eps", "50uV", *SMALL, "--home", cli_home
     )
     assert {"spec", "clean", "adversarial", "audit", "timings"} <= set(out)
+    assert CellResult.model_validate(out).row() == out  # the typed result, strict JSON
     assert out["status"] == "done" and out["audit"]["passed"]
     assert out["spec"]["eps"] == pytest.approx(0.05)
     assert out["adversarial"]["macro_auc"] <= out["clean"]["macro_auc"]
