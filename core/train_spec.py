@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class TrainSpec(BaseModel):
@@ -68,7 +68,7 @@ class TrainSpec(BaseModel):
 
     @field_validator("lr_patience")
     @classmethod
-    def _lr_patience_below_patience(cls, value: int | None, info) -> int | None:
+    def _lr_patience_below_patience(cls, value: int | None, info: ValidationInfo) -> int | None:
         patience, schedule = info.data.get("patience"), info.data.get("schedule")
         if value is not None and schedule == "plateau" and patience and value >= patience:
             raise ValueError(
@@ -94,7 +94,7 @@ class TrainSpec(BaseModel):
 
     @field_validator("min_lr")
     @classmethod
-    def _min_lr_below_lr(cls, value: float, info) -> float:
+    def _min_lr_below_lr(cls, value: float, info: ValidationInfo) -> float:
         lr = info.data.get("lr")
         if lr is not None and value > lr:
             raise ValueError(f"min_lr {value:g} must not exceed lr {lr:g}")
