@@ -15,7 +15,7 @@ from .artifacts import digest, read_or_none, save_tensors
 from .crafting import Target
 from .errors import DataError, UserError
 from .host import Host
-from .protocols import AttackContext, Classifier, FitContext, Split
+from .protocols import AttackContext, Classifier, Dataset, DatasetInfo, FitContext, Split
 from .provenance import plugin_versions
 from .specs import RunSpec
 
@@ -35,26 +35,26 @@ class Resources:
 
     def __init__(self, host: Host, home: Path, isolate: bool = False) -> None:
         self.host, self.home, self.isolate = host, Path(home), isolate
-        self._datasets: dict[str, Any] = {}
+        self._datasets: dict[str, Dataset] = {}
         self._parts: dict[int, dict[str, Any]] = {}
         self._classifiers: dict[str, tuple[Classifier, dict[str, Any]]] = {}
 
-    def dataset(self, spec: RunSpec) -> Any:
+    def dataset(self, spec: RunSpec) -> Dataset:
         """The dataset plugin instance a spec trains on (one per distinct options)."""
         return self._dataset(spec.dataset, spec.dataset_params, spec.data_dir)
 
-    def eval_target(self, spec: RunSpec) -> Any:
+    def eval_target(self, spec: RunSpec) -> Dataset:
         """The dataset plugin instance a zero-shot spec is evaluated on."""
         return self._dataset(spec.eval_dataset, spec.eval_dataset_params, spec.eval_data_dir)
 
-    def _dataset(self, name: str | None, params: dict[str, Any], data_dir: Path | None) -> Any:
+    def _dataset(self, name: str | None, params: dict[str, Any], data_dir: Path | None) -> Dataset:
         options = {**params, "data_dir": data_dir, "cache_dir": self.home / "cache"}
         key = json.dumps([name, options], sort_keys=True, default=str)
         if key not in self._datasets:
             self._datasets[key] = self.host.create("datasets", name, options)
         return self._datasets[key]
 
-    def parts(self, data: Any) -> dict[str, Any]:
+    def parts(self, data: Dataset) -> dict[str, Any]:
         """A dataset's `cache_parts` (options and source-file fingerprint), computed once."""
         if id(data) not in self._parts:
             self._parts[id(data)] = data.cache_parts()
@@ -68,7 +68,7 @@ class Resources:
             parts.append(self.parts(self.eval_target(spec)))
         return digest(parts)
 
-    def evaluation(self, spec: RunSpec) -> tuple[Any, Split]:
+    def evaluation(self, spec: RunSpec) -> tuple[DatasetInfo, Split]:
         """The info and records a cell is evaluated on: the test split, or (zero-shot) every
         record of `eval_dataset`, which must match the training data's classes and shape."""
         data = self.dataset(spec)
