@@ -80,18 +80,18 @@ def overlay(result: CellResult, out: Path, record: int = 0) -> Path:
 
 def psd(result: CellResult, out: Path) -> Path:
     """Welch PSD of the perturbation, with the band limit and the energy share above it."""
-    pert = result.perturbation or {}
-    freqs, power = pert["psd"]["freqs_hz"], pert["psd"]["mv2_per_hz"]
+    pert = result.perturbation
+    if pert is None:
+        raise UserError("this result has no perturbation statistics (a failed cell)")
+    freqs, power = pert.psd["freqs_hz"], pert.psd["mv2_per_hz"]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogy(freqs[1:], [max(p, 1e-20) for p in power[1:]], color="tab:blue")
-    cutoff = (result.threat or {}).get("band_hz") or pert["cutoff_hz"]
+    cutoff = (result.threat or {}).get("band_hz") or pert.cutoff_hz
     ax.axvline(cutoff, color="tab:red", ls="--", label=f"cut-off {cutoff:g} Hz")
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("PSD of δ (mV²/Hz)")
-    share = pert["energy_above_cutoff"]
-    ax.set_title(
-        f"{title_of(result)}\nenergy above {pert['cutoff_hz']:g} Hz: {share:.2%}", fontsize=9
-    )
+    share = pert.energy_above_cutoff
+    ax.set_title(f"{title_of(result)}\nenergy above {pert.cutoff_hz:g} Hz: {share:.2%}", fontsize=9)
     ax.legend()
     return save(fig, out)
 
@@ -126,7 +126,7 @@ def sweep(results: list[CellResult], out: Path) -> Path:
         options = ", ".join(f"{k}={v}" for k, v in sorted(spec["attack_params"].items()))
         name += f" ({options})" if options else ""
         name += f" from {src['model']}" if src else ""
-        point = (r.fooling and r.fooling.fooling_rate, (r.perturbation or {}).get("ssim"))
+        point = (r.fooling and r.fooling.fooling_rate, r.perturbation and r.perturbation.ssim)
         lines.setdefault(name, {})[max_budget(r)] = point
     if not any(len(v) > 1 for v in lines.values()):
         raise UserError(

@@ -86,13 +86,14 @@ def run_result(result: CellResult) -> None:
             )
     for cls, f1 in clean["per_class_f1"].items():
         table.add_row(f"F1 {cls}", fmt(f1), fmt(adv["per_class_f1"][cls]), "")
-    fool, pert = result.fooling, result.perturbation or {}
+    fool, pert = result.fooling, result.perturbation
     rate = fool.fooling_rate if fool else None
     table.add_row("fooling rate", "", with_interval(rate, ci.get("fooling_rate")))
-    table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert['linf_mv']:.4f} / {pert['l2_mv']:.4f}")
-    table.add_row("median SNR (dB)", "", fmt(pert["snr_db"]))
-    if "ssim" in pert:
-        table.add_row("SSIM (mean / min)", "", f"{pert['ssim']:.3f} / {pert['ssim_min']:.3f}")
+    if pert:
+        table.add_row("ℓ∞ / mean ℓ2 (mV)", "", f"{pert.linf_mv:.4f} / {pert.l2_mv:.4f}")
+        table.add_row("median SNR (dB)", "", fmt(pert.snr_db))
+        if pert.ssim is not None:
+            table.add_row("SSIM (mean / min)", "", f"{pert.ssim:.3f} / {fmt(pert.ssim_min)}")
     tg = result.targets or {}
     if tg.get("top_class"):
         verb = "gained" if "gained" in tg else "moved to"
@@ -101,7 +102,8 @@ def run_result(result: CellResult) -> None:
             "",
             f"{tg['n_changed']}: {tg['top_share']:.0%} {verb} {tg['top_class']}",
         )
-    table.add_row(f"energy > {pert['cutoff_hz']:g} Hz", "", f"{pert['energy_above_cutoff']:.2%}")
+    if pert:
+        table.add_row(f"energy > {pert.cutoff_hz:g} Hz", "", f"{pert.energy_above_cutoff:.2%}")
     show(table)
     if trivial:
         show(
@@ -121,16 +123,17 @@ def run_result(result: CellResult) -> None:
     cert = result.certification
     if cert:
         curve = ", ".join(
-            f"{r} mV {a:.2f}"
-            for r, a in cert["certified_accuracy"].items()
+            f"{r} mV {fmt(a)}"
+            for r, a in cert.certified_accuracy.items()
             if r in ("0.01", "0.05", "0.1", "0.2", "0.5")
         )
+        passes = getattr(cert, "forward_passes_per_record", "?")
         show(
-            f"certified ({'ℓ∞' if cert.get('norm') == 'linf' else 'ℓ2'}, {cert['n']} records, {cert['forward_passes_per_record']} passes each):"
-            f" accuracy {cert['accuracy']:.3f}, abstain {cert['abstain_rate']:.1%},"
-            f" median radius {cert['median_radius_mv']:.3f} mV; certified accuracy at {curve}"
+            f"certified ({'ℓ∞' if cert.norm == 'linf' else 'ℓ2'}, {cert.n} records, {passes}"
+            f" passes each): accuracy {fmt(cert.accuracy)}, abstain {fmt(cert.abstain_rate)},"
+            f" median radius {fmt(cert.median_radius_mv)} mV; certified accuracy at {curve}"
         )
-        size = cert.get("attack_delta_mv")
+        size = getattr(cert, "attack_delta_mv", None)
         if size:
             show(
                 f"the attack's δ in that norm: median {size['median']:.3f} mV, max"
@@ -139,17 +142,17 @@ def run_result(result: CellResult) -> None:
             )
     ens = result.ensemble
     if ens:
-        accs = ens["member_accuracy"]
+        accs = ens.member_accuracy
         show(
-            f"ensemble of {ens['members']}: member accuracy clean "
+            f"ensemble of {ens.members}: member accuracy clean "
             + " / ".join(f"{a:.2f}" for a in accs["clean"])
             + ", attacked "
             + " / ".join(f"{a:.2f}" for a in accs["adversarial"])
             + "; attacked P(≥k correct) "
-            + at_least_k_text(ens)
+            + at_least_k_text(ens.model_dump())
             + " (white-box on the ensemble)"
         )
-        m0 = ens.get("member0_protocol")
+        m0 = ens.member0_protocol
         if m0:
             show(
                 f"crafted on member 0 (DNA protocol, {m0['records']} of {m0['of']} records member"
@@ -162,7 +165,7 @@ def run_result(result: CellResult) -> None:
     t = result.timings
     if t is None:
         return
-    cached = " (cached weights)" if (result.training or {}).get("cached") else ""
+    cached = " (cached weights)" if result.training and result.training.cached else ""
     show(
         f"timings: data {t.data_s:.1f}s · train {t.train_s:.1f}s{cached} · clean "
         f"{t.clean_eval_s:.1f}s · attack {t.attack_s:.1f}s · total {t.total_s:.1f}s"

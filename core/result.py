@@ -90,6 +90,53 @@ class Timings(Block):
     total_s: float
 
 
+class Perturbation(Block):
+    """Size and shape of the attack's δ: norms (mV), SNR, SSIM, band energy and Welch PSD."""
+
+    linf_mv: float
+    l2_mv: float
+    per_lead_max_mv: list[float]
+    snr_db: Number
+    ssim: Number = None
+    ssim_min: Number = None
+    cutoff_hz: float
+    energy_above_cutoff: float
+    psd: dict[str, list[Number]] = {}
+
+
+class Training(Block):
+    """The defense's training summary (its own fields kept) and where its weights live."""
+
+    cached: bool = False
+    key: str | None = None
+    weights: str | None = None
+    rebuilt: str | None = None
+
+
+class Certification(Block):
+    """Certified accuracy of a certifying classifier at radii (mV, in its `norm`)."""
+
+    n: int
+    accuracy: Number
+    abstain_rate: Number
+    median_radius_mv: Number
+    certified_accuracy: dict[str, Number]
+    norm: Literal["linf", "l2"] = "l2"
+
+
+class Ensemble(Block):
+    """An ensemble's member accuracies and P(≥k of K correct) with Wilson intervals; the
+    member-targeted attacks and the DNA paper's member-0 protocol when run."""
+
+    members: int
+    protocol: str
+    member_accuracy: dict[str, list[float]]
+    at_least_k_correct: dict[str, dict[int, Number]]
+    at_least_k_interval: dict[str, dict[int, list[float] | None]] = {}
+    member_transfer: dict[str, Any] | str | None = None
+    member0_protocol: dict[str, Any] | None = None
+
+
 class CellResult(BaseModel):
     """One cell: its spec and provenance, clean and attacked numbers side by side with their
     intervals, the audit, the gate, and optional blocks (certification, ensemble, transfer
@@ -108,7 +155,7 @@ class CellResult(BaseModel):
     device: str | None = None
     versions: dict[str, str | None] = {}
     classifier: dict[str, Any] | None = None
-    training: dict[str, Any] | None = None
+    training: Training | None = None
     clean: Scores | None = None
     adversarial: Scores | None = None
     intervals: Intervals | None = None
@@ -117,13 +164,13 @@ class CellResult(BaseModel):
     thresholds: dict[str, Any] | None = None
     fooling: Fooling | None = None
     targets: dict[str, Any] | None = None
-    perturbation: dict[str, Any] | None = None
+    perturbation: Perturbation | None = None
     audit: Audit | None = None
     warnings: list[str] = []
     timings: Timings | None = None
-    certification: dict[str, Any] | None = None
+    certification: Certification | None = None
     attack_report: dict[str, Any] | None = None
-    ensemble: dict[str, Any] | None = None
+    ensemble: Ensemble | None = None
     source: dict[str, Any] | None = None
     universal_perturbation: dict[str, Any] | None = None
     artifact: str | None = None

@@ -95,13 +95,13 @@ def corrupt(path: Path, how: str) -> None:
 def test_tampered_weights_are_retrained_and_said(host, tmp_path, how):
     spec = RunSpec(attack="fgsm", **SMALL)
     first = run_cell(spec, Resources(host, tmp_path))
-    corrupt(Path(first.training["weights"]), how)
+    corrupt(Path(first.training.weights), how)
     again = run_cell(spec, Resources(host, tmp_path))
-    assert again.training["cached"] is False  # never loaded: trained again
+    assert again.training.cached is False  # never loaded: trained again
     assert any("weights" in w and "retrained" in w for w in again.warnings), again.warnings
     assert again.clean == first.clean  # the same seed retrains the same model
     third = run_cell(spec, Resources(host, tmp_path))
-    assert third.training["cached"] is True and not any("retrained" in w for w in third.warnings)
+    assert third.training.cached is True and not any("retrained" in w for w in third.warnings)
 
 
 def test_a_tampered_universal_perturbation_is_fitted_again_and_said(host, tmp_path):

@@ -88,15 +88,15 @@ def host() -> Host:
 def test_weights_are_cached_and_reused(host, tmp_path):
     spec = RunSpec(attack="noise", **SMALL)
     first = run_cell(spec, Resources(host, tmp_path))
-    assert first.training["cached"] is False
-    weights = first.training["weights"]
+    assert first.training.cached is False
+    weights = first.training.weights
     state = read_tensors(tmp_path / weights)[0]
     again = run_cell(spec, Resources(host, tmp_path))
-    assert again.training["cached"] is True and again.training["weights"] == weights
+    assert again.training.cached is True and again.training.weights == weights
     assert again.clean == first.clean
     assert all(torch.equal(state[k], v) for k, v in read_tensors(tmp_path / weights)[0].items())
     other = run_cell(RunSpec(attack="noise", seed=1, **SMALL), Resources(host, tmp_path))
-    assert other.training["weights"] != weights
+    assert other.training.weights != weights
 
 
 def test_overstepping_attack_is_flagged_everywhere(host, tmp_path):
