@@ -9,17 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
+from .errors import PluginError
 from .specs import ThreatModel, TrainSpec
+
+if TYPE_CHECKING:
+    from .attack_call import Attacked
 
 Task = Literal["multiclass", "multilabel"]
 SplitName = Literal["train", "val", "test"]
 DefenseKind = Literal["none", "preprocessing", "training", "architecture", "ensemble", "certified"]
+DEFENSE_KINDS: tuple[str, ...] = get_args(DefenseKind)
+CertifiedNorm = Literal["l2", "linf"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +54,33 @@ class DatasetInfo:
 
 @runtime_checkable
 class Dataset(Protocol):
-    """A dataset plugin: constructed with options, then loads named splits (cached)."""
+    """A dataset plugin: constructed with options (`data_dir` and `cache_dir` among them, given
+    by the core), then loads named splits (cached)."""
 
     name: ClassVar[str]
     info: DatasetInfo
+    data_dir: Path | None
+    """The source folder (`--data-dir`); None lets the dataset look it up (ECGARENA_DATA)."""
+    cache_dir: Path
+    """Where decoded arrays are cached; the core passes `<home>/cache`."""
 
     def load(self, split: SplitName) -> Split: ...
 
     def describe(self) -> dict[str, Any]:
         """What was found on disk: records, classes, folds, rate (for `ecgarena data info`)."""
         ...
+
+    def cache_parts(self) -> dict[str, Any]:
+        """Everything that determines the decoded records (options, source fingerprint): the
+        core digests it into the keys of cached weights and stored cells."""
+        ...
+
+
+class DatasetCapabilities(Protocol):
+    """Optional Dataset members, checked when the plugin registers (`ecgarena.capabilities`)."""
+
+    notes: list[str]
+    """Caveats about the loaded data, added to every cell's warnings after evaluation."""
 
 
 @runtime_checkable
@@ -93,13 +116,33 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class ClassifierCapabilities(Protocol):
+    """Optional Classifier members (see `Classifier`), checked on the Classifier subclasses a
+    plugin defines when it registers; `info.certifies` without `certify` fails construction."""
+
+    certified_norm: CertifiedNorm
+    """The norm of `certify`'s radii (default l2), used to measure the attack's δ beside them."""
+    certify_passes: int
+    """Forward passes `certify` spends per record (default `info.forward_passes`), reported."""
+    members: nn.ModuleList
+    """An ensemble's members, each mV → logits; the core then reports the ensemble block."""
+    decision_rule: str
+    """Names the rule `decide` applies (e.g. PREDICT), shown with accuracy and F1."""
+
+    def certify(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(label or −1 abstain, radius in mV) per record; called on the clean test records
+        after the adversarial evaluation when `info.certifies`."""
+        ...
+
+    def decide(self, x: torch.Tensor) -> np.ndarray:
+        """Labels by the defense's own rule (−1: abstain); called on the clean and adversarial
+        records, in eval mode; accuracy and F1 then score it, AUROC the logits."""
+        ...
+
+
 class Classifier(nn.Module):
     """A whole defended pipeline: mV signal → [preprocess] → standardise → net → logits.
-
-    Optional capabilities: `certify(x) -> (label or −1, radius in mV)` with `certified_norm`
-    (when `info.certifies`); `decide(x) -> labels` (−1: abstain) with `decision_rule`, when the
-    defense answers by its own rule rather than argmax/threshold of the logits (randomized
-    smoothing's PREDICT): accuracy and F1 then score `decide`, AUROC the logits."""
+    Optional members (certification, own decisions, ensembles): `ClassifierCapabilities`."""
 
     def __init__(
         self,
@@ -114,6 +157,11 @@ class Classifier(nn.Module):
         self.standardize = Standardize(mean, std)
         self.net = net
         self.info = info or ClassifierInfo()
+        if self.info.certifies and not callable(getattr(type(self), "certify", None)):
+            raise PluginError(
+                f"classifier class {type(self).__qualname__}: info.certifies is True but it has "
+                "no certify(x) method; define certify or pass certifies=False"
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.standardize(self.preprocess(x)))
@@ -184,12 +232,8 @@ class AttackContext:
 
 @runtime_checkable
 class Attack(Protocol):
-    """An attack plugin: declares its threat model and returns a perturbation in mV.
-
-    Optional: `default_eps_mv` (the budget used when the run gives none, else 0.05 mV) and
-    `expand_budget(eps_mv, leads) -> float | list[float]` (turn a scalar budget into per-lead
-    budgets from the dataset's lead names, as SCAR's 0.1/0.2 mV profile does).
-    """
+    """An attack plugin: declares its threat model and returns a perturbation in mV (or
+    `ecgarena.Attacked(delta, report)`). Optional members: `AttackCapabilities`."""
 
     name: ClassVar[str]
 
@@ -202,6 +246,29 @@ class Attack(Protocol):
         y: torch.Tensor,
         threat: ThreatModel,
         ctx: AttackContext,
-    ) -> torch.Tensor:
-        """Return δ shaped like x (or (1, leads, time) if universal), x + δ being the attack."""
+    ) -> torch.Tensor | Attacked:
+        """Return δ shaped like x (or (1, leads, time) if universal), x + δ being the attack;
+        or `Attacked(δ, report)` to report on this call (merged over batches by
+        `merge_reports`)."""
+        ...
+
+
+class AttackCapabilities(Protocol):
+    """Optional Attack members, checked when the plugin registers (`ecgarena.capabilities`)."""
+
+    default_eps_mv: ClassVar[float]
+    """The budget in mV (> 0) a run without `--eps` uses, read from the class before keying."""
+    stronger_than: ClassVar[tuple[str, ...]]
+    """Attack names this one must not do less damage than; the consistency check compares."""
+    eot: bool
+    """True when the attack averages over a randomized defense (EOT): no EOT warning then."""
+
+    def expand_budget(self, eps_mv: float, leads: tuple[str, ...]) -> float | list[float]:
+        """Per-lead budgets (≤ ε) from a scalar ε and the lead names, before `threat_model`."""
+        ...
+
+    @staticmethod
+    def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """One report for the cell from the per-batch reports of `Attacked` returns, after
+        crafting (a staticmethod or classmethod)."""
         ...

@@ -1,89 +1,26 @@
-"""The plugin host: every hook, broken plugins, name clashes, allow/block lists."""
+"""The plugin host: broken plugins, name clashes, allow/block lists by entry-point name and by
+distribution, and one entry-point name claimed by two installed distributions."""
 
 from __future__ import annotations
 
+import json
 import sys
-import textwrap
-from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
+from ecgarena.cli import app
 from ecgarena.errors import PluginError, UserError
-from ecgarena.host import Host
+from ecgarena.host import Host, get_host
+from typer.testing import CliRunner
 
-PLUGIN = """
-from typing import ClassVar
-import ecgarena
-from pydantic import BaseModel, ConfigDict
+from . import test_hooks
+from .test_hooks import plugin, write
 
-class {cls}(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: ClassVar[str] = "{name}"
-    kind: ClassVar[str] = "none"
-    strength: int = 1
-
-@ecgarena.hookimpl
-def ecgarena_register_{kind}(register):
-    register({cls})
-"""
-
-SEEN = []
-
-
-@pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("ECGARENA_PLUGINS", raising=False)  # the fake entry points are explicit
-    yield tmp_path
-    for mod in [m for m in sys.modules if m.startswith("fake_")]:
-        del sys.modules[mod]
-
-
-def write(dir_, module, text):
-    (dir_ / f"{module}.py").write_text(textwrap.dedent(text))
-    return EntryPoint(name=module.removeprefix("fake_"), value=module, group="ecgarena")
-
-
-@pytest.mark.parametrize("kind", ["datasets", "models", "attacks", "defenses"])
-def test_every_register_hook_is_collected(plugin_dir, kind):
-    ep = write(
-        plugin_dir, f"fake_{kind}", PLUGIN.format(cls="Thing", name=f"thing-{kind}", kind=kind)
-    )
-    host = Host([ep], builtins=False)
-    assert host.names(kind) == [f"thing-{kind}"]
-    assert host.plugins[kind].registers == {kind: [f"thing-{kind}"]}
-    obj = host.create(kind, f"thing-{kind}", {"strength": 3})
-    assert obj.strength == 3
-
-
-def test_result_observer_hook_receives_results_and_failures_are_warnings(plugin_dir):
-    ok = write(
-        plugin_dir,
-        "fake_observer",
-        """
-        import ecgarena
-        SEEN = []
-        @ecgarena.hookimpl
-        def ecgarena_result(result):
-            SEEN.append(result["key"])
-    """,
-    )
-    bad = write(
-        plugin_dir,
-        "fake_badobserver",
-        """
-        import ecgarena
-        @ecgarena.hookimpl
-        def ecgarena_result(result):
-            raise RuntimeError("logger down")
-    """,
-    )
-    host = Host([ok, bad], builtins=False)
-    warnings = host.notify_result({"key": "abc"})
-    assert sys.modules["fake_observer"].SEEN == ["abc"]
-    assert warnings == ["result observer 'badobserver' failed: logger down"]
+plugin_dir = test_hooks.plugin_dir  # the fixture, shared
 
 
 def test_broken_plugin_is_recorded_and_does_not_hide_others(plugin_dir):
+    good = write(plugin_dir, "fake_good", plugin("attacks", "a1"))
     broken = write(plugin_dir, "fake_broken", "raise ImportError('missing dependency xyz')\n")
     failing = write(
         plugin_dir,
@@ -95,16 +32,21 @@ def test_broken_plugin_is_recorded_and_does_not_hide_others(plugin_dir):
             raise ValueError("bad registration")
     """,
     )
-    good = write(plugin_dir, "fake_good", PLUGIN.format(cls="A", name="a1", kind="attacks"))
-    host = Host([broken, failing, good], builtins=False)
+    host = Host([good, broken, failing], builtins=False)  # failing is called first
     assert host.names("attacks") == ["a1"]
-    assert "missing dependency xyz" in host.plugins["broken"].errors[0]
-    assert "bad registration" in host.plugins["failing"].errors[0]
+    assert host.plugins["broken"].errors == ["import failed: ImportError: missing dependency xyz"]
+    assert host.plugins["failing"].errors == [
+        "ecgarena_register_attacks failed: ValueError: bad registration"
+    ]
+    with pytest.raises(PluginError) as e:  # a name the broken plugin would have brought
+        host.get("attacks", "b1")
+    assert "available: a1" in str(e.value)
+    assert "broken: import failed: ImportError: missing dependency xyz" in str(e.value)
 
 
 def test_name_clash_names_both_plugins(plugin_dir):
-    one = write(plugin_dir, "fake_one", PLUGIN.format(cls="A", name="same", kind="attacks"))
-    two = write(plugin_dir, "fake_two", PLUGIN.format(cls="B", name="same", kind="attacks"))
+    one = write(plugin_dir, "fake_one", plugin("attacks", "same"))
+    two = write(plugin_dir, "fake_two", plugin("attacks", "same"))
     host = Host([one, two], builtins=False)
     with pytest.raises(PluginError) as e:
         host.get("attacks", "same")
@@ -112,31 +54,90 @@ def test_name_clash_names_both_plugins(plugin_dir):
 
 
 def test_unknown_name_suggests_close_matches(plugin_dir):
-    ep = write(plugin_dir, "fake_pgdlike", PLUGIN.format(cls="A", name="pgd", kind="attacks"))
-    host = Host([ep], builtins=False)
+    host = Host([write(plugin_dir, "fake_pgdlike", plugin("attacks", "pgd"))], builtins=False)
     with pytest.raises(PluginError, match="did you mean pgd"):
         host.get("attacks", "pgdd")
 
 
 def test_bad_options_are_one_line(plugin_dir):
-    ep = write(plugin_dir, "fake_opts", PLUGIN.format(cls="A", name="x", kind="attacks"))
-    host = Host([ep], builtins=False)
+    host = Host([write(plugin_dir, "fake_opts", plugin("attacks", "x"))], builtins=False)
     with pytest.raises(UserError) as e:
         host.create("attacks", "x", {"strength": "lots", "colour": 1})
     assert "strength" in str(e.value) and "colour: unknown option" in str(e.value)
     assert "\n" not in str(e.value)
 
 
-def test_allow_and_block_lists(plugin_dir, monkeypatch):
-    eps = [
-        write(plugin_dir, f"fake_p{i}", PLUGIN.format(cls="A", name=f"n{i}", kind="models"))
-        for i in range(3)
-    ]
-    monkeypatch.setenv("ECGARENA_PLUGINS", "p0,p2")
+def test_allow_and_block_lists_by_entry_point_name(plugin_dir, monkeypatch):
+    eps = [write(plugin_dir, f"fake_p{i}", plugin("models", f"n{i}")) for i in range(3)]
+    monkeypatch.setenv("ECGARENA_PLUGINS", "p0, p2")
     assert Host(eps, builtins=False).names("models") == ["n0", "n2"]
     monkeypatch.delenv("ECGARENA_PLUGINS")
     monkeypatch.setenv("ECGARENA_DISABLE_PLUGINS", "p2")
     assert Host(eps, builtins=False).names("models") == ["n0", "n1"]
+
+
+def install(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A real installed distribution `dist` under `root` (on sys.path): its modules, and a
+    dist-info with METADATA and the `ecgarena` entry points."""
+    for module, text in modules.items():
+        (root / f"{module}.py").write_text(text)
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[ecgarena]\n{lines}")
+
+
+@pytest.fixture
+def site(plugin_dir):
+    """A site folder where an impostor distribution claims the entry point `basic-models` of
+    the installed ecgarena-basic-models, and two fake distributions share `shared`."""
+    install(plugin_dir, "ecgarena-impostor", {"basic-models": "fake_impostor"}, {})
+    install(plugin_dir, "ecgarena-fake-a", {"shared": "fake_a"}, {"fake_a": plugin("models", "a")})
+    install(plugin_dir, "ecgarena-fake-b", {"shared": "fake_b"}, {"fake_b": plugin("models", "b")})
+    get_host.cache_clear()
+    yield plugin_dir
+    get_host.cache_clear()
+
+
+def test_an_entry_point_two_distributions_claim_loads_neither_and_names_both(site, monkeypatch):
+    monkeypatch.setenv("ECGARENA_PLUGINS", "basic-models,shared")
+    host = Host(builtins=False)
+    assert host.names("models") == []
+    assert "fake_impostor" not in sys.modules and "fake_a" not in sys.modules
+    (line,) = host.plugins["basic-models"].errors
+    assert line == (
+        "entry point 'basic-models' is claimed by ecgarena-basic-models "
+        "(ecgarena_basic_models) and ecgarena-impostor (fake_impostor): neither is loaded; "
+        "uninstall one, or choose one with ECGARENA_PLUGINS=dist:<distribution>"
+    )
+    assert (
+        "ecgarena-fake-a (fake_a) and ecgarena-fake-b (fake_b)" in host.plugins["shared"].errors[0]
+    )
+
+
+def test_allow_and_block_lists_by_distribution(site, monkeypatch):
+    monkeypatch.setenv("ECGARENA_PLUGINS", "dist:ecgarena-basic-models,dist:Ecgarena_Fake.B")
+    host = Host(builtins=False)
+    assert {"cnn", "b"} <= set(host.names("models")) and "a" not in host.names("models")
+    assert host.plugins["basic-models"].distribution == "ecgarena-basic-models"
+    assert host.plugins["shared"].distribution == "ecgarena-fake-b"
+    assert all(not r.errors for r in host.plugins.values())
+    monkeypatch.setenv("ECGARENA_PLUGINS", "basic-models,shared")
+    monkeypatch.setenv("ECGARENA_DISABLE_PLUGINS", "dist:ecgarena-impostor,dist:ecgarena-fake-a")
+    host = Host(builtins=False)
+    assert host.plugins["shared"].distribution == "ecgarena-fake-b"
+    assert {"cnn", "b"} <= set(host.names("models")) and "a" not in host.names("models")
+
+
+def test_ecgarena_plugins_reports_the_claimed_entry_point(site, monkeypatch):
+    monkeypatch.setenv("ECGARENA_PLUGINS", "basic-models,basic-defenses")
+    result = CliRunner().invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert "ecgarena-impostor" in rows["basic-models"]["errors"][0]
+    assert rows["basic-models"]["distribution"] == "ecgarena-basic-models, ecgarena-impostor"
+    assert rows["basic-defenses"]["errors"] == [] and rows["basic-defenses"]["registers"]
 
 
 def test_builtins_register_through_hooks_and_first_party_plugins_load():
