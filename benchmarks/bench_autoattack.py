@@ -152,8 +152,8 @@ def main() -> None:
             a = host.create("attacks", name, options)
             ctx = AttackContext(info, device, torch.Generator().manual_seed(next(seeds)))
             out = a.run(clf, x, y, threat, ctx)
-            reports[name] = a.report
-            return out
+            reports[name] = out.report
+            return out.delta
 
         return attack
 

@@ -91,8 +91,8 @@ Isolate = Annotated[
     bool,
     typer.Option(
         "--isolate",
-        help="run each attack in a separate process that returns δ only (this process keeps "
-        "the reference weights, audits and evaluates)",
+        help="run each attack in a separate process that returns δ and its reports only (this "
+        "process keeps the reference weights, audits and evaluates)",
     ),
 ]
 VIOLATION_EXIT = 3  # a stored cell broke its threat model (1: a cell failed; 2: bad input)

@@ -7,6 +7,7 @@ author kit is `ecgarena.testing`.
 
 from importlib.metadata import version
 
+from .attack_call import Attacked
 from .blocks import BasicBlock1d, ResNet1d, conv_bn
 from .constraints import (
     PrecordialProfile,
@@ -73,6 +74,7 @@ __all__ = [
     # Protocols: the four kinds of plugin and what the engine hands them
     "Attack",
     "AttackContext",
+    "Attacked",
     "Classifier",
     "ClassifierInfo",
     "Dataset",

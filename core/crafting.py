@@ -4,7 +4,6 @@ fitted once, stored with their spec and reused."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attack_call import audit_returned, contract_check, run_audited
+from .attack_call import audit_returned, contract_check, merged_report, run_audited
 from .audit import AuditReport, audit, modes
 from .contract import Contract
 from .isolate import craft_isolated
@@ -44,17 +43,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Crafted:
-    """δ for every attacked record (broadcast), the merged audit, the attack's own report."""
+    """δ for every attacked record (broadcast), the merged audit, and the attack's report
+    merged over its batch calls by the attack's own rule (`merged_report`)."""
 
     delta: np.ndarray
     audit: AuditReport
     report: dict[str, Any] | None = None
-
-
-def report_of(attack: Any) -> dict[str, Any] | None:
-    """A JSON-ready copy of the attack's report, if it keeps one."""
-    report = getattr(attack, "report", None)
-    return json.loads(json.dumps(report, default=str)) if report else None
 
 
 def craft_batches(
@@ -66,17 +60,18 @@ def craft_batches(
     ctx: AttackContext,
     isolate_home: Path | None = None,
 ) -> Crafted:
-    """Attack `ATTACK_BATCH` records per call; each call is audited. With `isolate_home` the
-    calls run in a child process that rebuilds the classifier from the cached weights there."""
-    deltas, reports = [], []
+    """Attack `ATTACK_BATCH` records per call; each call is audited and its report kept for
+    the attack's merge rule. With `isolate_home` the calls run in a child process that rebuilds
+    the classifier from the cached weights there."""
+    deltas, audits, reports = [], [], []
     if isolate_home is not None:
-        returned, report = craft_isolated(
+        returned, reports = craft_isolated(
             isolate_home, target.spec, target.member, contract.threat, x_np, y_np, ATTACK_BATCH
         )
         for i, delta in enumerate(returned):
             x = to_tensor(x_np[i * ATTACK_BATCH : (i + 1) * ATTACK_BATCH], ctx.device).float()
             d = torch.from_numpy(delta)
-            reports.append(audit_returned(x, d, contract, ctx.info.fs))
+            audits.append(audit_returned(x, d, contract, ctx.info.fs))
             deltas.append(np.broadcast_to(d.float().numpy(), x.shape))
     else:
         for i in range(0, len(x_np), ATTACK_BATCH):
@@ -85,11 +80,11 @@ def craft_batches(
             done = run_audited(attack, target.module(), x, y, contract, ctx)
             if not done.intact:
                 target.forget()
-            reports.append(done.report)
+            audits.append(done.report)
+            reports.append(done.attack_report)
             deltas.append(np.broadcast_to(done.delta.float().cpu().numpy(), x.shape))
-        report = report_of(attack)
     delta = np.concatenate(deltas).astype(np.float32) if deltas else np.zeros_like(x_np)
-    return Crafted(delta, AuditReport.merge(reports), report)
+    return Crafted(delta, AuditReport.merge(audits), merged_report(attack, reports))
 
 
 def audit_stored(

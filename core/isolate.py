@@ -1,7 +1,8 @@
 """`--isolate`: the attack runs in a separate process that gets its own copy of the classifier
-(rebuilt from the cached weights) and of the records, and returns δ only. The parent keeps
-the reference weights, audits and evaluates, so nothing the attack does in its process (an
-in-place edit, a patched audit function, damaged weights) can reach the numbers.
+(rebuilt from the cached weights) and of the records, and returns only δ and the attack's
+report of each call (checked here to be JSON dicts). The parent keeps the reference weights,
+audits and evaluates, so nothing the attack does in its process (an in-place edit, a patched
+audit function, damaged weights) can reach the numbers.
 
 It is not a sandbox: the attack's process runs with the user's permissions.
 """
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .attack_call import json_report
 from .errors import PluginError
 from .specs import RunSpec, ThreatModel
 
@@ -31,10 +33,10 @@ def craft_isolated(
     x: np.ndarray,
     y: np.ndarray,
     batch: int,
-) -> tuple[list[np.ndarray], dict[str, Any] | None]:
+) -> tuple[list[np.ndarray], list[dict[str, Any] | None]]:
     """Run `spec.attack` on the classifier of `spec` (or its ensemble `member`) in a child
-    process, `batch` records per call as the engine does; returns δ per batch and the
-    attack's report."""
+    process, `batch` records per call as the engine does; returns δ and the attack's report
+    (None: it returned bare δ) per batch."""
     with tempfile.TemporaryDirectory(prefix="ecgarena-isolate-") as tmp:
         folder = Path(tmp)
         request = {
@@ -56,5 +58,10 @@ def craft_isolated(
             raise PluginError(f"isolated attack process for {spec.attack!r} failed: {reason}")
         tensors = load_file(str(folder / "deltas.safetensors"))
         deltas = [tensors[f"delta{i}"].numpy() for i in range(len(tensors))]
-        report = json.loads((folder / "report.json").read_text())
-    return deltas, report
+        raw = json.loads((folder / "reports.json").read_text())
+    if not isinstance(raw, list) or len(raw) != len(deltas):
+        raise PluginError(
+            f"isolated attack process for {spec.attack!r} returned {type(raw).__name__} "
+            f"reports for {len(deltas)} batches; expected one report (or null) per batch"
+        )
+    return deltas, [None if r is None else json_report(spec.attack, r) for r in raw]

@@ -1,6 +1,6 @@
 """The child process of `--isolate` (`python -m ecgarena.isolate_child FOLDER`): rebuild the
 classifier from cached weights, run the attack on the records in FOLDER, write δ and the
-attack's report there. Kept apart from `ecgarena.isolate` so the parent side never imports
+attack's report of each batch call there. Kept apart from `ecgarena.isolate` so the parent side never imports
 the cell pipeline."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import PluginError
+from .attack_call import unpack
 from .host import get_host
 from .resources import Resources, resolve_device
 from .specs import RunSpec, ThreatModel
 
 
 def main(folder: Path) -> None:
-    """The child: rebuild the classifier from cached weights, run the attack, write δ."""
+    """The child: rebuild the classifier from cached weights, run the attack, write δ and
+    the reports."""
     request = json.loads((folder / "request.json").read_text())
     spec = RunSpec.model_validate(request["spec"])
     res = Resources(get_host(), Path(request["home"]))
@@ -31,15 +31,13 @@ def main(folder: Path) -> None:
     ctx = res.attack_context(spec, device)
     records = load_file(str(folder / "records.safetensors"))
     x, y, n = records["x"], records["y"], request["batch"]
-    deltas = {}
+    deltas, reports = {}, []
     for i, start in enumerate(range(0, len(x), n)):
         xb, yb = x[start : start + n].to(device), y[start : start + n].to(device)
-        delta = attack.run(target, xb, yb, threat, ctx)
-        if not isinstance(delta, torch.Tensor):
-            raise PluginError(f"attack {spec.attack!r} returned {type(delta).__name__}")
+        delta, report = unpack(spec.attack, attack.run(target, xb, yb, threat, ctx))
         deltas[f"delta{i}"] = delta.detach().cpu().contiguous()
-    report = getattr(attack, "report", None)
-    (folder / "report.json").write_text(json.dumps(report or None, default=str))
+        reports.append(report)
+    (folder / "reports.json").write_text(json.dumps(reports))
     save_file(deltas, str(folder / "deltas.safetensors"))
 
 

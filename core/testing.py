@@ -1,10 +1,11 @@
 """The plugin author kit (`pip install 'ecgarena[testing]'`): hypothesis strategies, toy
-fixtures and a conformance check that runs an attack through the core's own contract and audit
-(`run_audited`, as the engine does)."""
+fixtures and a conformance check that runs an attack through the engine's own path: the
+core's default budget and contract, `run_audited`, the attack's report merge rule."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ except ModuleNotFoundError as e:  # the kit's dependencies are the `testing` ext
         f"ecgarena.testing needs {e.name}: pip install 'ecgarena[testing]'", name=e.name
     ) from None
 
-from .attack_call import run_audited
+from .attack_call import merged_report, run_audited
 from .audit import AuditReport
+from .cell import DEFAULT_EPS_MV
 from .contract import build_contract
 from .protocols import AttackContext, Classifier, DatasetInfo, FitContext, Split
 from .specs import ThreatModel, TrainSpec
@@ -95,19 +97,22 @@ def toy_fit_context(
     )
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What `check_attack` returns: δ as the attack returned it, the core's audit, the
+    attack's report (through its merge rule, as the engine stores it) and the contract's
+    threat model (what the attack was given)."""
+
+    delta: torch.Tensor
+    audit: AuditReport
+    attack_report: dict[str, Any] | None
+    threat: ThreatModel
+
+
 def check_attack(
-    attack: Any, x: torch.Tensor, budget_mv: float | list[float], **options: Any
-) -> AuditReport:
-    """Run `attack` on `x` exactly as the engine does (the core's contract at `budget_mv`,
-    `expand_budget` included, one audited call) and return the core's audit report;
-    `options` are those of `run_attack`."""
-    return run_attack(attack, x, budget_mv, **options)[1]
-
-
-def run_attack(
     attack: Any,
     x: torch.Tensor,
-    budget_mv: float | list[float],
+    budget_mv: float | list[float] | None = None,
     classifier: Classifier | None = None,
     fs: float = 100.0,
     task: str = "multiclass",
@@ -117,8 +122,11 @@ def run_attack(
     val: Split | None = None,
     y: torch.Tensor | None = None,
     leads: tuple[str, ...] | None = None,
-) -> tuple[torch.Tensor, AuditReport, ThreatModel]:
-    """`check_attack`, also returning δ and the contract's threat model (for plugin tests)."""
+) -> Checked:
+    """Run `attack` on `x` as the engine runs one batch: the core's contract at `budget_mv`
+    (default: the attack's `default_eps_mv`, else the core's), `expand_budget` included, one
+    `run_audited` call (the engine makes one per `ATTACK_BATCH` records), the report merged
+    by the attack's rule. Defaults: `tiny_classifier`, seeded random labels, leads L0, L1, …"""
     n_leads = x.shape[1]
     clf = classifier or tiny_classifier(n_leads, n_classes, seed)
     info = DatasetInfo(
@@ -134,6 +142,11 @@ def run_attack(
         if task == "multilabel":
             y = nn.functional.one_hot(y, n_classes).float()
     ctx = AttackContext(info, x.device, torch.Generator().manual_seed(seed), train=train, val=val)
-    contract = build_contract(attack, budget_mv, info.leads)
+    eps = (
+        getattr(type(attack), "default_eps_mv", DEFAULT_EPS_MV) if budget_mv is None else budget_mv
+    )
+    contract = build_contract(attack, eps, info.leads)
     done = run_audited(attack, clf, x, y, contract, ctx)
-    return done.delta, done.report, contract.threat
+    return Checked(
+        done.delta, done.report, merged_report(attack, [done.attack_report]), contract.threat
+    )

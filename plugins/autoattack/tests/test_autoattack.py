@@ -87,24 +87,26 @@ def test_all_four_are_registered_with_described_options():
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_passes_the_audit_for_scalar_and_per_lead_budgets(name, options, k, budget):
     attack = HOST.create("attacks", name, options)
-    report = check_attack(attack, torch.randn(4, 2, 40), budget, n_classes=k)
-    assert report.passed, report.violations
+    audit = check_attack(attack, torch.randn(4, 2, 40), budget, n_classes=k).audit
+    assert audit.passed, audit.violations
 
 
 @pytest.mark.parametrize("name, options, k", MULTILABEL)
 @pytest.mark.parametrize("budget", [0.3, [0.05, 0.4]])
 def test_passes_the_audit_on_multilabel_tasks(name, options, k, budget):
     attack = HOST.create("attacks", name, options)
-    report = check_attack(attack, torch.randn(4, 2, 40), budget, task="multilabel", n_classes=k)
-    assert report.passed, report.violations
+    audit = check_attack(
+        attack, torch.randn(4, 2, 40), budget, task="multilabel", n_classes=k
+    ).audit
+    assert audit.passed, audit.violations
 
 
 @pytest.mark.parametrize("name, options, k", CONFIGS)
 @settings(max_examples=8, deadline=None)
 @given(x=signals(batch=3, leads=2, time=40), budget=budgets(2, max_mv=0.5))
 def test_audit_holds_for_any_budget_and_signal(name, options, k, x, budget):
-    report = check_attack(HOST.create("attacks", name, options), x, budget, n_classes=k)
-    assert report.passed, report.violations
+    audit = check_attack(HOST.create("attacks", name, options), x, budget, n_classes=k).audit
+    assert audit.passed, audit.violations
 
 
 # -- invariants ---------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def test_audit_holds_for_any_budget_and_signal(name, options, k, x, budget):
 def test_linf_stays_inside_each_leads_budget(name, options, k, x, eps):
     attack = HOST.create("attacks", name, options)
     clf = tiny_classifier(n_classes=k)
-    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(eps), _ctx(k=k))
+    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(eps), _ctx(k=k)).delta
     assert delta.shape == x.shape and delta.dtype == x.dtype
     for lead, e in enumerate(eps):
         assert delta[:, lead].abs().max() <= e + 1e-6
@@ -128,7 +130,7 @@ def test_linf_stays_inside_each_leads_budget(name, options, k, x, eps):
 def test_zero_budget_gives_zero_perturbation(name, options, k):
     attack = HOST.create("attacks", name, options)
     clf, x = tiny_classifier(n_classes=k), torch.randn(4, 2, 40)
-    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(0.0), _ctx(k=k))
+    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(0.0), _ctx(k=k)).delta
     assert torch.count_nonzero(delta) == 0
 
 
@@ -144,7 +146,7 @@ def test_deterministic_with_a_fixed_seed_and_side_effect_free(name, options, k, 
         HOST.create("attacks", name, options).run(clf, x, y, threat, _ctx(k=k, seed=seed))
         for _ in range(2)
     ]
-    assert torch.equal(runs[0], runs[1])
+    assert torch.equal(runs[0].delta, runs[1].delta) and runs[0].report == runs[1].report
     assert torch.equal(x, x_before)
     assert all(m.training for m in clf.modules())  # train mode left as found
     assert all(p.grad is None for p in clf.parameters())
@@ -203,24 +205,29 @@ def trained():
 def test_apgd_ce_is_at_least_as_strong_as_pgd_10(trained):
     clf, x, y = trained
     attack = HOST.create("attacks", "apgd-ce", {"steps": 10})
-    ctx = _ctx(k=4)
+    ctx, reports = _ctx(k=4), []
     for eps in (0.1, 0.2):
         threat = attack.threat_model(eps)
         d_pgd = pgd(clf, x, y, threat, "multiclass", steps=10, generator=ctx.generator)
-        d_apgd = attack.run(clf, x, y, threat, ctx)
+        out = attack.run(clf, x, y, threat, ctx)
+        reports.append(out.report)
+        d_apgd = out.delta
         n_pgd = int(_fooled(clf, x, d_pgd, y).sum())
         n_apgd = int(_fooled(clf, x, d_apgd, y).sum())
         assert n_apgd >= n_pgd
     assert n_pgd > 0  # the budget is large enough to matter
-    assert attack.report["records"] == 2 * len(x)
+    merged = type(attack).merge_reports(reports)
+    assert merged["records"] == 2 * len(x)
+    assert merged["misclassified"] == sum(r["misclassified"] for r in reports)
+    assert merged["step_halvings"] == sum(r["step_halvings"] for r in reports)
 
 
 def test_apgd_dlr_targeted_breaks_the_trained_model(trained):
     clf, x, y = trained
     attack = HOST.create("attacks", "apgd-dlr", {"steps": 10, "targeted": True})
-    delta = attack.run(clf, x, y, attack.threat_model(0.2), _ctx(k=4))
-    assert _fooled(clf, x, delta, y).float().mean() > 0.2
-    assert attack.report["loss"] == "dlr_targeted (3 targets)"  # capped at K − 1
+    out = attack.run(clf, x, y, attack.threat_model(0.2), _ctx(k=4))
+    assert _fooled(clf, x, out.delta, y).float().mean() > 0.2
+    assert out.report["loss"] == "dlr_targeted (3 targets)"  # capped at K − 1
 
 
 @settings(max_examples=50, deadline=None)
@@ -305,9 +312,8 @@ def test_square_is_gradient_free():
             clf, x, y, HOST.create("attacks", "apgd-ce").threat_model(0.1), _ctx()
         )
     attack = HOST.create("attacks", "square", {"n_queries": 150})
-    delta = attack.run(clf, x, y, attack.threat_model(0.15), _ctx())
+    delta, report = attack.run(clf, x, y, attack.threat_model(0.15), _ctx())
     assert _fooled(clf, x, delta, y).float().mean() > 0.5
-    report = attack.report
     assert report["records"] == 24 and report["queries_mean"] <= 150
     assert report["queries_median"] is not None
 
@@ -318,8 +324,8 @@ def test_square_breaks_a_gradient_masked_model_that_apgd_cannot():
     apgd_ce = HOST.create("attacks", "apgd-ce", {"steps": 10})
     sq = HOST.create("attacks", "square", {"n_queries": 200})
     threat = sq.threat_model(0.15)
-    fooled_apgd = _fooled(clf, x, apgd_ce.run(clf, x, y, threat, _ctx()), y).float().mean()
-    fooled_sq = _fooled(clf, x, sq.run(clf, x, y, threat, _ctx()), y).float().mean()
+    fooled_apgd = _fooled(clf, x, apgd_ce.run(clf, x, y, threat, _ctx()).delta, y).float().mean()
+    fooled_sq = _fooled(clf, x, sq.run(clf, x, y, threat, _ctx()).delta, y).float().mean()
     assert fooled_sq > 0.6 and fooled_sq > fooled_apgd + 0.4
 
 
@@ -327,9 +333,9 @@ def test_square_stops_querying_broken_records_and_lowers_the_margin():
     clf, x = _linear(seed=2), torch.randn(16, 2, 40)
     y = _labels(clf, x)
     attack = HOST.create("attacks", "square", {"n_queries": 60})
-    delta = attack.run(clf, x, y, attack.threat_model(0.1), _ctx())
+    delta, report = attack.run(clf, x, y, attack.threat_model(0.1), _ctx())
     fooled = _fooled(clf, x, delta, y)
-    queries = torch.tensor(attack._queries)
+    queries = torch.tensor(report["queries"])
     assert (queries[~fooled] == 60).all() and (queries <= 60).all()
     with torch.no_grad():
         assert (margin(clf(x + delta), y, "multiclass") <= margin(clf(x), y, "multiclass")).all()
@@ -339,7 +345,7 @@ def test_square_stops_querying_broken_records_and_lowers_the_margin():
 def test_square_l2_stays_on_the_sphere(budget):
     clf, x = _linear(seed=3), torch.randn(8, 2, 40)
     attack = HOST.create("attacks", "square", {"n_queries": 40, "norm": "l2"})
-    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(budget), _ctx())
+    delta = attack.run(clf, x, _labels(clf, x), attack.threat_model(budget), _ctx()).delta
     if isinstance(budget, list):
         assert torch.allclose(delta.norm(dim=2), torch.tensor(budget).expand(8, 2), atol=1e-4)
     else:
@@ -364,8 +370,7 @@ def test_auto_attributes_each_broken_record_to_one_attack():
     y = _labels(clf, x)
     y[:4] = (y[:4] + 1) % 3  # four records misclassified clean
     attack = _auto()
-    delta = attack.run(clf, x, y, attack.threat_model(0.1), _ctx())
-    report = attack.report
+    delta, report = attack.run(clf, x, y, attack.threat_model(0.1), _ctx())
     by = report["broken_by"]
     assert len(by) == 40 and by[:4] == ["clean"] * 4
     assert torch.count_nonzero(delta[:4]) == 0
@@ -382,8 +387,7 @@ def test_auto_warns_of_gradient_masking():
     clf, x = _linear(wrap=MaskedNet), torch.randn(40, 2, 40)
     y = _labels(clf, x)
     attack = _auto()
-    attack.run(clf, x, y, attack.threat_model(0.15), _ctx())
-    report = attack.report
+    report = attack.run(clf, x, y, attack.threat_model(0.15), _ctx()).report
     n, m = report["broken_by_counts"]["square"], report["square_attacked"]
     assert n > 10
     assert report["warnings"] == [
@@ -393,14 +397,18 @@ def test_auto_warns_of_gradient_masking():
     assert report["square_queries_mean"] <= 200
 
 
-def test_auto_accumulates_over_batches_and_uses_targeted_dlr_for_four_classes(trained):
+def test_auto_merges_batch_reports_and_uses_targeted_dlr_for_four_classes(trained):
     clf, x, y = trained
     attack = _auto(n_target_classes=2, n_queries=50)
     threat = attack.threat_model(0.15)
-    for part in (slice(0, 48), slice(48, 96)):
-        attack.run(clf, x[part], y[part], threat, _ctx(k=4))
-    report = attack.report
-    assert report["records"] == 96 and len(report["broken_by"]) == 96
+    parts = [
+        attack.run(clf, x[p], y[p], threat, _ctx(k=4)).report for p in (slice(0, 48), slice(48, 96))
+    ]
+    report = type(attack).merge_reports(parts)
+    assert report["records"] == 96
+    assert report["broken_by"] == parts[0]["broken_by"] + parts[1]["broken_by"]
+    for key in ("gradient_attacked", "square_attacked", "robust"):
+        assert report[key] == parts[0][key] + parts[1][key], key
     assert report["dlr_stage"] == "dlr_targeted (2 targets)"
     assert report["warnings"] == []
 
@@ -409,8 +417,7 @@ def test_auto_on_multilabel_breaks_records_with_the_margin_loss():
     clf, x = tiny_classifier(n_classes=4, seed=1), torch.randn(16, 2, 40)
     y = _labels(clf, x, "multilabel")
     attack = _auto(steps=5, n_queries=30)
-    delta = attack.run(clf, x, y, attack.threat_model(0.5), _ctx("multilabel", k=4))
-    report = attack.report
+    delta, report = attack.run(clf, x, y, attack.threat_model(0.5), _ctx("multilabel", k=4))
     assert report["dlr_stage"] == "neg_margin"
     assert _fooled(clf, x, delta, y, "multilabel").tolist() == [
         b is not None for b in report["broken_by"]

@@ -1,21 +1,45 @@
 """Carlini–Wagner ℓ2 (2017) for ECG: Adam on δ itself in mV (no tanh box, ECG has no [0, 1]
 range), a binary search over the constant c, and the smallest successful δ kept per record.
 
-The report's minimal-distortion statistics (`found_adversarial`, `median_min_l2_mv`) count only
-the records the model classifies correctly when clean (`counted_records`): a record already
-misclassified when clean is "adversarial" at 0 mV, which would inflate the success count and
-pull the median towards 0 (`misclassified_clean` says how many were left out). Those records
-are still attacked and returned (δ = 0: the first iterate already misclassifies them).
+The report's minimal-distortion statistics (`found_adversarial`, `median_min_l2_mv`, from the
+per-record `min_l2_mv`, pooled over the engine's batch calls) count only the records the model
+classifies correctly when clean (`counted_records`): a record already misclassified when clean
+is "adversarial" at 0 mV, which would inflate the success count and pull the median towards 0
+(`misclassified_clean` says how many were left out). Those records are still attacked and
+returned (δ = 0: the first iterate already misclassifies them).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ecgarena
 import torch
-from ecgarena import Options, eval_mode, l2_norms, margin, project
-from pydantic import Field, PrivateAttr
+from ecgarena import (
+    Attacked,
+    Classifier,
+    Options,
+    ThreatModel,
+    eval_mode,
+    l2_norms,
+    margin,
+    project,
+)
+from pydantic import Field
+
+
+def cw_report(records: int, counted: int, min_l2_mv: list[float]) -> dict[str, Any]:
+    """Unbounded success count and the median ℓ2 (mV) of the minimal adversarial δ found,
+    over the `counted_records` classified correctly when clean (of `records` attacked)."""
+    norms = sorted(min_l2_mv)
+    return {
+        "records": records,
+        "counted_records": counted,
+        "misclassified_clean": records - counted,
+        "found_adversarial": len(norms),
+        "median_min_l2_mv": norms[len(norms) // 2] if norms else float("nan"),
+        "min_l2_mv": min_l2_mv,
+    }
 
 
 class CWL2Attack(Options):
@@ -29,27 +53,27 @@ class CWL2Attack(Options):
     initial_const: float = Field(1.0, gt=0, description="first c")
     kappa: float = Field(0.0, ge=0, description="confidence margin κ (logits)")
     lr_mv: float = Field(0.005, gt=0, le=1, description="Adam learning rate on δ, in mV")
-    _norms: list[float] = PrivateAttr(default_factory=list)
-    _tried: int = PrivateAttr(0)
-    _counted: int = PrivateAttr(0)
 
-    def threat_model(self, budget_mv: float | list[float]) -> ecgarena.ThreatModel:
-        return ecgarena.ThreatModel(norm="l2", budget_mv=budget_mv)
+    def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
+        return ThreatModel(norm="l2", budget_mv=budget_mv)
 
-    @property
-    def report(self) -> dict[str, float | int]:
-        """Unbounded success count and the median ℓ2 (mV) of the minimal adversarial δ found,
-        over the `counted_records` classified correctly when clean (of `records` attacked)."""
-        norms = sorted(self._norms)
-        return {
-            "records": self._tried,
-            "counted_records": self._counted,
-            "misclassified_clean": self._tried - self._counted,
-            "found_adversarial": len(norms),
-            "median_min_l2_mv": norms[len(norms) // 2] if norms else float("nan"),
-        }
+    @staticmethod
+    def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """Counts summed; the median over the minimal ℓ2 of every batch's counted records."""
+        return cw_report(
+            sum(r["records"] for r in reports),
+            sum(r["counted_records"] for r in reports),
+            [v for r in reports for v in r["min_l2_mv"]],
+        )
 
-    def run(self, classifier, x, y, threat, ctx: ecgarena.AttackContext) -> torch.Tensor:
+    def run(
+        self,
+        classifier: Classifier,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        threat: ThreatModel,
+        ctx: ecgarena.AttackContext,
+    ) -> Attacked:
         n = len(x)
         const = torch.full((n,), self.initial_const, device=x.device)
         lower = torch.zeros(n, device=x.device)
@@ -84,8 +108,6 @@ class CWL2Attack(Options):
                     1e10
                 )
         found = torch.isfinite(best_norm)
-        self._norms += best_norm[found & correct].tolist()
-        self._tried += n
-        self._counted += int(correct.sum())
+        report = cw_report(n, int(correct.sum()), best_norm[found & correct].tolist())
         chosen = torch.where(found.view(-1, 1, 1), best, last)
-        return project(chosen, threat).detach()
+        return Attacked(project(chosen, threat).detach(), report)

@@ -32,15 +32,16 @@ CONFIGS = [
 @given(x=signals(batch=3, leads=2, time=40), budget=budgets(2, max_mv=0.5))
 def test_attack_passes_audit_for_any_budget(name, options, x, budget):
     attack = HOST.create("attacks", name, options)
-    report = check_attack(attack, x, budget)
-    assert report.passed, report.violations
+    audit = check_attack(attack, x, budget).audit
+    assert audit.passed, audit.violations
 
 
 @pytest.mark.parametrize("name, options", CONFIGS)
 def test_zero_budget_gives_zero_perturbation(name, options):
     attack = HOST.create("attacks", name, options)
-    clf, x = tiny_classifier(), torch.randn(4, 2, 40)
-    delta = attack.run(clf, x, torch.zeros(4, dtype=torch.long), attack.threat_model(0.0), _ctx())
+    delta = check_attack(
+        attack, torch.randn(4, 2, 40), 0.0, y=torch.zeros(4, dtype=torch.long)
+    ).delta
     assert torch.count_nonzero(delta) == 0
 
 
@@ -150,13 +151,12 @@ def test_cw_l2_finds_small_adversarials_within_budget():
         y = clf(x).argmax(1)  # every record starts correctly classified
     attack = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
     threat = attack.threat_model(5.0)
-    delta = attack.run(clf, x, y, threat, _ctx())
+    delta, report = attack.run(clf, x, y, threat, _ctx())
     assert (delta.flatten(1).norm(dim=1) <= 5.0 + 1e-5).all()
     with torch.no_grad():
         fooled = clf(x + delta).argmax(1) != y
     assert fooled.float().mean() >= 0.9
     assert all(p.grad is None for p in clf.parameters())  # the model is left untouched
-    report = attack.report
     assert report["records"] == 12 and report["found_adversarial"] >= 11
     # the minimal δ is far smaller than the budget: C&W minimises the norm, PGD does not
     assert report["median_min_l2_mv"] < 0.5 * 5.0
@@ -167,7 +167,7 @@ def test_cw_l2_unfooled_records_stay_within_a_tiny_budget():
     with torch.no_grad():
         y = clf(x).argmax(1)
     attack = HOST.create("attacks", "cw-l2", {"steps": 5, "search_steps": 1})
-    delta = attack.run(clf, x, y, attack.threat_model(1e-3), _ctx())
+    delta = attack.run(clf, x, y, attack.threat_model(1e-3), _ctx()).delta
     assert (delta.flatten(1).norm(dim=1) <= 1e-3 + 1e-6).all()
 
 
@@ -180,18 +180,17 @@ def test_cw_l2_report_counts_only_records_correct_when_clean():
     y = pred.clone()
     y[:5] = (pred[:5] + 1) % 3  # five records misclassified when clean
     attack = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
-    delta = attack.run(clf, x, y, attack.threat_model(5.0), _ctx())
+    delta, report = attack.run(clf, x, y, attack.threat_model(5.0), _ctx())
     assert torch.count_nonzero(delta[:5]) == 0  # already adversarial: δ = 0, not counted
-    report = attack.report
     assert report["records"] == 12
     assert report["counted_records"] == 7 and report["misclassified_clean"] == 5
     assert 6 <= report["found_adversarial"] <= 7
     assert report["median_min_l2_mv"] > 0.0  # the zeros of the misclassified are left out
     # the same records alone give the same statistics
     alone = HOST.create("attacks", "cw-l2", {"steps": 60, "search_steps": 4, "lr_mv": 0.05})
-    alone.run(clf, x[5:], y[5:], alone.threat_model(5.0), _ctx())
+    alone_report = alone.run(clf, x[5:], y[5:], alone.threat_model(5.0), _ctx()).report
     for key in ("found_adversarial", "median_min_l2_mv"):
-        assert alone.report[key] == pytest.approx(report[key], rel=1e-4), key
+        assert alone_report[key] == pytest.approx(report[key], rel=1e-4), key
 
 
 def test_cw_l2_report_with_every_record_misclassified_counts_none():
@@ -199,7 +198,25 @@ def test_cw_l2_report_with_every_record_misclassified_counts_none():
     with torch.no_grad():
         y = (clf(x).argmax(1) + 1) % 3
     attack = HOST.create("attacks", "cw-l2", {"steps": 3, "search_steps": 1})
-    attack.run(clf, x, y, attack.threat_model(1.0), _ctx())
-    report = attack.report
+    report = attack.run(clf, x, y, attack.threat_model(1.0), _ctx()).report
     assert report["counted_records"] == 0 and report["found_adversarial"] == 0
     assert report["median_min_l2_mv"] != report["median_min_l2_mv"]  # NaN: nothing counted
+
+
+def test_cw_l2_merged_report_is_the_median_over_all_batches():
+    """The engine calls the attack per batch; the merged median is over every counted record
+    of every batch (not a median of medians), and the counts add up."""
+    clf, x = linear_classifier(), torch.randn(12, 2, 40)
+    with torch.no_grad():
+        y = clf(x).argmax(1)
+    y[:3] = (y[:3] + 1) % 3
+    attack = HOST.create("attacks", "cw-l2", {"steps": 30, "search_steps": 2, "lr_mv": 0.05})
+    threat = attack.threat_model(5.0)
+    parts = [
+        attack.run(clf, x[s], y[s], threat, _ctx()).report for s in (slice(0, 5), slice(5, 12))
+    ]
+    merged = type(attack).merge_reports(parts)
+    norms = sorted(parts[0]["min_l2_mv"] + parts[1]["min_l2_mv"])
+    assert merged["records"] == 12 and merged["counted_records"] == 9
+    assert merged["misclassified_clean"] == 3 and merged["found_adversarial"] == len(norms)
+    assert merged["median_min_l2_mv"] == norms[len(norms) // 2]

@@ -6,7 +6,8 @@ perturbation S(θ) — a mean of Gaussian smoothings — so the result is smooth
 Paper form: 300 Hz, kernel sizes 5, 7, 11, 15, 19 × σ 1, 3, 5, 7, 10 samples. Our choice at
 other rates (`smoothing.py`): the same durations in samples, with every kernel kept at least
 `min_taps` = 3 taps (at 100 Hz the size-5 kernels would otherwise be 1-tap identities);
-`min_taps=1` is the plain duration rescaling. The report lists the taps used at the run's rate.
+`min_taps=1` is the plain duration rescaling. The report lists the taps used at the run's rate
+(the same in every batch call of a cell: they depend on the rate and the options only).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ecgarena
 import torch
 from ecgarena import (
     AttackContext,
+    Attacked,
     Classifier,
     ClassifierInfo,
     FitContext,
@@ -30,7 +32,7 @@ from ecgarena import (
     pgd,
     project,
 )
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, field_validator
 
 from .smoothing import (
     MIN_TAPS,
@@ -60,7 +62,6 @@ class SAPAttack(Options):
     min_taps: int = Field(
         MIN_TAPS, ge=1, le=99, description="rescaled kernels keep ≥ this many taps (odd)"
     )
-    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("min_taps")
     @classmethod
@@ -69,10 +70,20 @@ class SAPAttack(Options):
             raise ValueError(f"min_taps must be odd, got {value}")
         return value
 
-    @property
-    def report(self) -> dict[str, Any]:
-        """The kernel taps used at the last run's rate (sizes are given at 300 Hz)."""
-        return self._report
+    @staticmethod
+    def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """The kernel taps of the cell: every batch call reports the same (same rate)."""
+        return reports[0]
+
+    def tap_report(self, fs: float) -> dict[str, Any]:
+        """The kernel taps used at rate `fs` (sizes are given at 300 Hz)."""
+        return {
+            "fs_hz": fs,
+            "reference_fs_hz": REFERENCE_FS,
+            "kernel_sizes_at_reference": list(self.kernel_sizes),
+            "kernel_taps": self.kernel_taps(fs),
+            "min_taps": self.min_taps,
+        }
 
     def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
         return ThreatModel(norm="linf", budget_mv=budget_mv)
@@ -92,16 +103,9 @@ class SAPAttack(Options):
         y: torch.Tensor,
         threat: ThreatModel,
         ctx: AttackContext,
-    ) -> torch.Tensor:
+    ) -> Attacked:
         task, fs = ctx.info.task, ctx.info.fs
         kernel = self.kernel(fs)
-        self._report = {
-            "fs_hz": fs,
-            "reference_fs_hz": REFERENCE_FS,
-            "kernel_sizes_at_reference": list(self.kernel_sizes),
-            "kernel_taps": self.kernel_taps(fs),
-            "min_taps": self.min_taps,
-        }
         alpha = self.step_size * lead_budget(threat, x.shape[1], x)
         theta = (
             pgd(
@@ -126,7 +130,7 @@ class SAPAttack(Options):
         delta = smooth(theta.detach(), kernel)
         if self.keep_padding:
             delta = delta.masked_fill(padding_mask(x), 0.0)
-        return delta
+        return Attacked(delta, self.tap_report(fs))
 
 
 class SAPTraining(Options):
@@ -152,7 +156,7 @@ class SAPTraining(Options):
 
         def augment(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             k = int(round(len(x) * self.clean_fraction))
-            return torch.cat([x[:k], x[k:] + sap.run(clf, x[k:], y[k:], threat, actx)])
+            return torch.cat([x[:k], x[k:] + sap.run(clf, x[k:], y[k:], threat, actx).delta])
 
         return fit_classifier(classifier, ctx, augment=augment, description=f"train {self.name}")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from ecgarena import DatasetInfo, Host, per_sample_loss, pgd
-from ecgarena.testing import budgets, check_attack, run_attack, signals, tiny_classifier
+from ecgarena.testing import budgets, check_attack, signals, tiny_classifier
 from ecgarena_sap import SAPAttack
 from ecgarena_sap.smoothing import (
     SIGMAS,
@@ -31,8 +31,9 @@ def _info(leads: int, time: int, fs: float, task: str = "multiclass") -> Dataset
 
 
 def _run(attack, x, budget, fs, seed=0, clf=None, y=None):
-    """The attack run as the engine runs it (as `check_attack`), returning δ and the audit."""
-    return run_attack(attack, x, budget, clf, fs, seed=seed, y=y)
+    """The attack run as the engine runs it (`check_attack`): δ, the audit, the threat model."""
+    done = check_attack(attack, x, budget, clf, fs, seed=seed, y=y)
+    return done.delta, done.audit, done.threat
 
 
 def _total_variation(kernel: torch.Tensor) -> float:
@@ -122,10 +123,11 @@ def test_at_100_hz_every_kernel_has_three_taps_and_40_hz_is_attenuated_as_at_300
 def test_report_lists_the_taps_used():
     x = torch.randn(2, 2, 100, generator=torch.Generator().manual_seed(0))
     attack = SAPAttack(pgd_steps=1, steps=1)
-    _, report, _ = _run(attack, x, 0.05, 100.0)
-    assert report.passed, report.violations
-    assert attack.report["kernel_taps"] == [3, 3, 3, 5, 7] and attack.report["min_taps"] == 3
-    assert attack.report["fs_hz"] == 100.0 and attack.report["reference_fs_hz"] == 300.0
+    done = check_attack(attack, x, 0.05, fs=100.0)
+    assert done.audit.passed, done.audit.violations
+    report = done.attack_report
+    assert report["kernel_taps"] == [3, 3, 3, 5, 7] and report["min_taps"] == 3
+    assert report["fs_hz"] == 100.0 and report["reference_fs_hz"] == 300.0
 
 
 @pytest.mark.parametrize("fs", [100.0, 300.0, 360.0, 500.0])
@@ -168,8 +170,8 @@ def test_smoothing_never_grows_the_peak(theta, fs, scale):
     seed=st.integers(0, 100),
 )
 def test_sap_passes_core_audit(x, budget, fs, seed):
-    report = check_attack(SAPAttack(pgd_steps=5, steps=10), x, budget, fs=fs, seed=seed)
-    assert report.passed, report.violations
+    audit = check_attack(SAPAttack(pgd_steps=5, steps=10), x, budget, fs=fs, seed=seed).audit
+    assert audit.passed, audit.violations
 
 
 @settings(max_examples=25, deadline=None)

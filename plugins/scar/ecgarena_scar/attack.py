@@ -8,12 +8,13 @@ put energy back above the band, so only the band-keeping projections (`clip-filt
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from ecgarena import (
     AttackContext,
+    Attacked,
     Classifier,
     PrecordialProfile,
     Split,
@@ -23,7 +24,7 @@ from ecgarena import (
     progress,
     to_tensor,
 )
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from .universal import BandOptions, universal_grad
 
@@ -42,12 +43,6 @@ class SCARAttack(BandOptions, PrecordialProfile):
     )
     fit_split: Literal["train", "val"] = Field("train", description="split v is fitted on")
     seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
-    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @property
-    def report(self) -> dict[str, Any]:
-        """How the last fit went: epochs, held-out flip rate per epoch, the one kept."""
-        return self._report
 
     def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
         return ThreatModel(
@@ -64,7 +59,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
         y: torch.Tensor,
         threat: ThreatModel,
         ctx: AttackContext,
-    ) -> torch.Tensor:
+    ) -> Attacked:
         fit, held = ctx.fitting(self.fit_split, x, y)
         return self.fit(classifier, fit, held, threat, ctx)
 
@@ -75,8 +70,9 @@ class SCARAttack(BandOptions, PrecordialProfile):
         held: Split | None,
         threat: ThreatModel,
         ctx: AttackContext,
-    ) -> torch.Tensor:
-        """Normalised SGD over `data`; keeps the v with the best held-out flip rate."""
+    ) -> Attacked:
+        """Normalised SGD over `data`; keeps the v with the best held-out flip rate, and
+        reports how the fit went: epochs, held-out flip rate per epoch, the one kept."""
         info, device = ctx.info, ctx.device
         kernel = self.kernel(info.fs)
         rng = np.random.default_rng(ctx.seed(self.seed))
@@ -102,7 +98,7 @@ class SCARAttack(BandOptions, PrecordialProfile):
                 bar.update(task, advance=1, info=f"held-out flip rate {rate:.3f}")
                 if rate >= self.target_fooling_rate:
                     break
-        self._report = {
+        report = {
             "fit_split": self.fit_split if held is not None else "attacked records",
             "held_out_flip_rate": history,
             "kept_flip_rate": round(best_rate, 4),
@@ -110,4 +106,4 @@ class SCARAttack(BandOptions, PrecordialProfile):
             "projection": self.projection,
             "band_hz_declared": self.band_hz,
         }
-        return best
+        return Attacked(best, report)

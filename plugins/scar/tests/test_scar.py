@@ -8,7 +8,7 @@ import pytest
 import torch
 from ecgarena import DatasetInfo, FitContext, Host, Split, TrainSpec, energy_above
 from ecgarena.audit import band_check
-from ecgarena.testing import TinyNet, budgets, run_attack, tiny_classifier
+from ecgarena.testing import Checked, TinyNet, budgets, check_attack, tiny_classifier
 from ecgarena_scar import HybridTraining, SCARAttack, SCARTraining
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,9 +46,9 @@ def _split(n, leads, time, task, n_classes, seed) -> Split:
     return Split(x, y, [f"r{i}" for i in range(n)])
 
 
-def _attack_run(attack, budget, info, train, val, x, y, clf, seed=0):
+def _attack_run(attack, budget, info, train, val, x, y, clf, seed=0) -> Checked:
     """Run an attack exactly as the engine does (splits in the context) and audit it."""
-    return run_attack(
+    return check_attack(
         attack,
         x,
         budget,
@@ -214,20 +214,21 @@ def test_scar_attack_is_universal_and_passes_audit(task, seed, fs, projection):
     attack = SCARAttack(projection=projection)
     budget = attack.expand_budget(attack.default_eps_mv, info.leads)
     clf = tiny_classifier(12, 3, seed)
-    delta, report, threat = _attack_run(attack, budget, info, train, val, x, y, clf, seed)
-    assert report.passed, report.violations
-    checks = {c.name for c in report.checks}
+    done = _attack_run(attack, budget, info, train, val, x, y, clf, seed)
+    delta, audit, report = done.delta, done.audit, done.attack_report
+    assert audit.passed, audit.violations
+    checks = {c.name for c in audit.checks}
     assert checks >= {"budget", "universal"}
     assert ("band limit" in checks) == (projection in BAND_LIMITED)
-    assert attack.report["projection"] == projection
+    assert report["projection"] == projection
     assert delta.shape == (1, 12, time) and delta.dtype == torch.float32
     eps = torch.tensor(budget)
     assert torch.all(delta.abs().amax(dim=(0, 2)) <= eps + 1e-6)
-    rates = attack.report["held_out_flip_rate"]
+    rates = report["held_out_flip_rate"]
     assert 1 <= len(rates) <= attack.epochs and all(0.0 <= r <= 1.0 for r in rates)
-    assert attack.report["fit_split"] == "train"
-    assert attack.report["epochs_run"] == len(rates)
-    assert attack.report["kept_flip_rate"] == pytest.approx(max(rates), abs=1e-4)
+    assert report["fit_split"] == "train"
+    assert report["epochs_run"] == len(rates)
+    assert report["kept_flip_rate"] == pytest.approx(max(rates), abs=1e-4)
 
 
 def test_scar_attack_without_splits_fits_on_the_attacked_records():
@@ -237,10 +238,10 @@ def test_scar_attack_without_splits_fits_on_the_attacked_records():
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
     attack = SCARAttack(epochs=2, seed=0)
     budget = attack.expand_budget(0.2, info.leads)
-    delta, report, _ = _attack_run(attack, budget, info, None, None, x, y, tiny_classifier(12))
-    assert report.passed, report.violations
-    assert delta.shape == (1, 12, time)
-    assert attack.report["fit_split"] == "attacked records"
+    done = _attack_run(attack, budget, info, None, None, x, y, tiny_classifier(12))
+    assert done.audit.passed, done.audit.violations
+    assert done.delta.shape == (1, 12, time)
+    assert done.attack_report["fit_split"] == "attacked records"
 
 
 def test_the_papers_elementwise_clip_is_the_default_projection():
@@ -303,15 +304,16 @@ def test_clip_filter_keeps_the_band_the_clip_default_does_not_declare():
         attack = SCARAttack(epochs=2, step=2.0, seed=0, **options)
         return _attack_run(attack, 0.01, info, train, None, x, y, tiny_classifier(2, 3, 0))
 
-    smooth, ok, _ = run(projection="clip-filter")
+    filtered = run(projection="clip-filter")
+    smooth, ok = filtered.delta, filtered.audit
     assert ok.passed, ok.violations
     assert "band limit" in {c.name for c in ok.checks}
-    delta, report, threat = run()
-    assert report.passed and threat.band_hz is None
-    assert "band limit" not in {c.name for c in report.checks}
+    clipped = run()
+    delta, audit = clipped.delta, clipped.audit
+    assert audit.passed and clipped.threat.band_hz is None
+    assert "band limit" not in {c.name for c in audit.checks}
     assert torch.any(delta.abs() == 0.01)  # clipping is active
-    again, _, _ = run()
-    assert torch.equal(delta, again)
+    assert torch.equal(delta, run().delta)
     assert _share(delta, fs, 25.0) > 10 * _share(smooth, fs, 25.0)
 
 

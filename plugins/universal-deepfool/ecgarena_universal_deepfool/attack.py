@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from ecgarena import (
     AttackContext,
+    Attacked,
     Classifier,
     PrecordialProfile,
     Split,
@@ -33,7 +34,7 @@ from ecgarena import (
     to_tensor,
 )
 from ecgarena_scar.universal import CUTOFF_HZ, SIGMA_MS, WINDOW_MS, band_limit, smoothing_kernel
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from .deepfool import decision, deepfool, same
 
@@ -65,12 +66,6 @@ class UniversalDeepFool(PrecordialProfile):
     fit_split: Literal["train", "val"] = "train"
     max_records: int | None = Field(None, ge=1, description="fit on at most N records")
     seed: int | None = Field(None, ge=0, description="shuffling seed (default: the run's)")
-    _report: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @property
-    def report(self) -> dict[str, Any]:
-        """How the last fit went: flip rate on the fitting records after each pass."""
-        return self._report
 
     def threat_model(self, budget_mv: float | list[float]) -> ThreatModel:
         return ThreatModel(
@@ -87,15 +82,16 @@ class UniversalDeepFool(PrecordialProfile):
         y: torch.Tensor,
         threat: ThreatModel,
         ctx: AttackContext,
-    ) -> torch.Tensor:
+    ) -> Attacked:
         fit, _ = ctx.fitting(self.fit_split, x, y)
         return self.fit(classifier, fit, threat, ctx)
 
     def fit(
         self, clf: Classifier, data: Split, threat: ThreatModel, ctx: AttackContext
-    ) -> torch.Tensor:
+    ) -> Attacked:
         """The LTS4 loop: passes over shuffled records until the flip rate reaches the target;
-        the v of the pass with the highest flip rate is kept."""
+        the v of the pass with the highest flip rate is kept, reported with the flip rate on
+        the fitting records after each pass."""
         device, task = ctx.device, ctx.info.task
         rng = np.random.default_rng(ctx.seed(self.seed))
         n = min(len(data), self.max_records or len(data))
@@ -136,7 +132,7 @@ class UniversalDeepFool(PrecordialProfile):
                 if rate >= self.target_fooling_rate:
                     break
         v, raw_rate = best, round(best_rate, 4)
-        self._report = {
+        report: dict[str, Any] = {
             "fit_records": n,
             "flip_rate_per_pass": history,
             "raw_flip_rate": raw_rate,
@@ -144,10 +140,10 @@ class UniversalDeepFool(PrecordialProfile):
         }
         if self.post_filter:
             v = self.post_filtered(v, threat, ctx.info.fs)
-            self._report["post_filter_form"] = self.post_filter_form
+            report["post_filter_form"] = self.post_filter_form
             if self.post_filter_form == "lowpass-smooth-clip":
-                self._report["smoothing_taps"] = len(smoothing_kernel(ctx.info.fs, self.window_ms))
-        return v
+                report["smoothing_taps"] = len(smoothing_kernel(ctx.info.fs, self.window_ms))
+        return Attacked(v, report)
 
     def post_filtered(self, v: torch.Tensor, threat: ThreatModel, fs: float) -> torch.Tensor:
         """The baseline's v: F_low (and SCAR's W-tap smoothing), then clipped into budget."""

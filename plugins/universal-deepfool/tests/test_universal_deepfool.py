@@ -17,7 +17,7 @@ from ecgarena import (
     project,
     smooth,
 )
-from ecgarena.testing import budgets, run_attack, signals, tiny_classifier
+from ecgarena.testing import Checked, budgets, check_attack, signals, tiny_classifier
 from ecgarena_scar import SCARAttack
 from ecgarena_scar.universal import smoothing_kernel
 from ecgarena_universal_deepfool import UniversalDeepFool
@@ -50,9 +50,9 @@ def _info(leads, time, fs, task="multiclass", n_classes=3) -> DatasetInfo:
     return DatasetInfo("t", task, classes, tuple(f"L{i}" for i in range(leads)), fs, time)
 
 
-def _run(attack, x, budget, fs=100.0, task="multiclass", seed=0, clf=None, train=None):
-    """The attack run as the engine runs it (as `check_attack`), returning δ and the audit."""
-    return run_attack(attack, x, budget, clf, fs, task, seed=seed, train=train)
+def _run(attack, x, budget, fs=100.0, task="multiclass", seed=0, clf=None, train=None) -> Checked:
+    """The attack run as the engine runs it: δ, the audit, its report and the threat model."""
+    return check_attack(attack, x, budget, clf, fs, task, seed=seed, train=train)
 
 
 # --- DeepFool ----------------------------------------------------------------------------
@@ -168,7 +168,8 @@ def test_registered():
 )
 def test_linf_uap_respects_lead_budgets_band_and_universality(x, budget, task, seed):
     attack = UniversalDeepFool(max_passes=2, seed=seed)
-    delta, report, threat = _run(attack, x, budget, task=task, seed=seed)
+    done = _run(attack, x, budget, task=task, seed=seed)
+    delta, report, threat = done.delta, done.audit, done.threat
     assert report.passed, report.violations  # budget, band limit and universality included
     assert {c.name for c in report.checks} >= {"budget", "band limit", "universal"}
     assert delta.shape == (1, 2, 512) and delta.dtype == x.dtype
@@ -185,7 +186,8 @@ def test_linf_uap_respects_lead_budgets_band_and_universality(x, budget, task, s
 )
 def test_l2_uap_respects_the_l2_budget(x, budget, post_filter, seed):
     attack = UniversalDeepFool(norm="l2", max_passes=2, post_filter=post_filter, seed=seed)
-    delta, report, threat = _run(attack, x, budget, seed=seed)
+    done = _run(attack, x, budget, seed=seed)
+    delta, report, threat = done.delta, done.audit, done.threat
     assert report.passed, report.violations
     assert delta.shape == (1, 2, 256)
     per_lead = isinstance(budget, list)
@@ -199,11 +201,11 @@ def test_l2_uap_respects_the_l2_budget(x, budget, post_filter, seed):
 def test_zero_budget_flips_nothing(norm, budget):
     x = torch.randn(8, 2, 128, generator=torch.Generator().manual_seed(0))
     attack = UniversalDeepFool(norm=norm, max_passes=2, seed=0)
-    delta, report, _ = _run(attack, x, budget)
-    assert report.passed, report.violations
-    assert delta.shape == (1, 2, 128) and torch.count_nonzero(delta) == 0
-    assert attack.report["flip_rate_per_pass"] == [0.0, 0.0]
-    assert attack.report["raw_flip_rate"] == 0.0
+    done = _run(attack, x, budget)
+    assert done.audit.passed, done.audit.violations
+    assert done.delta.shape == (1, 2, 128) and torch.count_nonzero(done.delta) == 0
+    assert done.attack_report["flip_rate_per_pass"] == [0.0, 0.0]
+    assert done.attack_report["raw_flip_rate"] == 0.0
 
 
 @pytest.mark.parametrize("seed, budget", [(1, 0.3), (2, 0.3), (2, [0.1, 0.3])])
@@ -213,9 +215,10 @@ def test_uap_fools_more_than_uniform_noise(seed, budget):
     clf = tiny_classifier(2, 3, seed)
     train = Split(x.numpy(), np.zeros(32, dtype=np.int64), [])
     attack = UniversalDeepFool(seed=0)
-    v, report, threat = _run(attack, x[:4], budget, seed=0, clf=clf, train=train)
-    assert report.passed, report.violations
-    assert attack.report["fit_records"] == 32
+    done = _run(attack, x[:4], budget, seed=0, clf=clf, train=train)
+    v, threat = done.delta, done.threat
+    assert done.audit.passed, done.audit.violations
+    assert done.attack_report["fit_records"] == 32
     eps = torch.tensor(threat.lead_budgets(2)).view(1, 2, 1)
     with torch.no_grad():
         clean = clf(x).argmax(1)
@@ -274,11 +277,11 @@ def test_smoothing_before_the_clip_leaves_less_above_the_band(fs):
 def test_report_names_the_post_filter_form():
     x = torch.randn(4, 2, 128, generator=torch.Generator().manual_seed(0))
     attack = UniversalDeepFool(max_passes=1, batch=4, max_iter_df=3, seed=0)
-    _, report, _ = _run(attack, x, 0.2)
-    assert report.passed, report.violations
-    assert attack.report["post_filter"] is True
-    assert attack.report["post_filter_form"] == "lowpass-smooth-clip"
-    assert attack.report["smoothing_taps"] == 5  # 50 ms at 100 Hz
+    done = _run(attack, x, 0.2)
+    assert done.audit.passed, done.audit.violations
+    report = done.attack_report
+    assert report["post_filter"] is True
+    assert report["post_filter_form"] == "lowpass-smooth-clip"
+    assert report["smoothing_taps"] == 5  # 50 ms at 100 Hz
     plain = UniversalDeepFool(max_passes=1, batch=4, max_iter_df=3, seed=0, post_filter=False)
-    _run(plain, x, 0.2)
-    assert "post_filter_form" not in plain.report
+    assert "post_filter_form" not in _run(plain, x, 0.2).attack_report
