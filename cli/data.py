@@ -34,9 +34,11 @@ def info(
         "data_dir": data_dir,
         "cache_dir": paths.home(home) / "cache",
     }
-    described = get_host().create("datasets", name, options).describe()
+    dataset = get_host().create("datasets", name, options)
+    described = dataset.describe()
+    notes = list(getattr(dataset, "notes", []))
     if json_out:
-        render.print_json(described)
+        render.print_json({**described, **({"notes": notes} if notes else {})})
         return
     table = Table(title=f"dataset {name}", show_header=False)
     table.add_column("field", style="bold")
@@ -48,6 +50,8 @@ def info(
             value = ", ".join(map(str, value)) if len(value) <= 20 else f"{len(value)} items"
         table.add_row(key, str(value))
     render.show(table)
+    for note in notes:
+        render.show(f"note: {note}")
 
 
 @data_app.command("download")
@@ -71,3 +75,5 @@ def download_(
         f"{name}: {report.files_total} files in {dest} — {report.files_downloaded} downloaded "
         f"({report.bytes_downloaded / 1e6:.1f} MB), {report.files_skipped} already present and verified"
     )
+    for note in report.notes:
+        render.show(f"note: {note}")

@@ -113,7 +113,8 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
     clean_pred = decided[0] if decided else None
     verdict = gate(result["clean"], result["intervals"], baseline, clean_logits, task, clean_pred)
     warnings = [f"degenerate clean model: {'; '.join(verdict['reasons'])}"] * verdict["degenerate"]
-    warnings += list(getattr(data, "notes", []))
+    evaluated = [data, res.eval_target(spec)] if spec.eval_dataset else [data]
+    warnings += [note for d in evaluated for note in getattr(d, "notes", [])]
     warnings += [part["rebuilt"] for part in (training, stored or {}) if "rebuilt" in part]
     warnings += gradient_warnings(clf, attack, x_np, y_np, task, device)
     warnings += [f"{spec.attack}: {w}" for w in (crafted.report or {}).get("warnings", [])]

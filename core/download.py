@@ -9,9 +9,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import DataError, UserError
 
@@ -25,12 +26,14 @@ CHUNK = 1 << 16
 
 @dataclass
 class DownloadReport:
-    """What a download did: files listed, fetched, and already present with the right hash."""
+    """What a download did: files listed, fetched, already present with the right hash, and
+    one note per `.part` file left by an earlier run that had to be finished or replaced."""
 
     files_total: int = 0
     files_downloaded: int = 0
     files_skipped: int = 0
     bytes_downloaded: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def sha256(path: Path) -> str:
@@ -61,21 +64,27 @@ def parse_sums(text: str) -> dict[str, str]:
     return out
 
 
-def _open(url: str, timeout: float, start: int = 0):
+def _open(url: str, timeout: float, start: int = 0) -> Any:
+    """The server's response from byte `start` on; None when it answers 416 (nothing there)."""
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
     try:
         return urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if start and e.code == 416:
+            return None
+        raise UserError(f"cannot fetch {url}: {e} (re-run the same command to resume)") from None
     except (urllib.error.URLError, HTTPException, OSError) as e:
         raise UserError(f"cannot fetch {url}: {e} (re-run the same command to resume)") from None
 
 
-def fetch_file(url: str, final: Path, digest: str, timeout: float) -> int:
-    """Download `url` into `final + .part` (resuming it), verify, then rename; returns bytes read."""
-    part = final.with_name(final.name + ".part")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    start = part.stat().st_size if part.exists() else 0
+def _receive(url: str, part: Path, timeout: float, start: int) -> int | None:
+    """Append the bytes from `start` on to `part` (rewrite it when the server sends the whole
+    file); the bytes read, or None when the server has nothing from `start` on (HTTP 416)."""
+    response = _open(url, timeout, start)
+    if response is None:
+        return None
     got = 0
-    with _open(url, timeout, start) as response:
+    with response:
         mode = "ab" if start and response.status == 206 else "wb"
         expected = response.headers.get("Content-Length")
         try:
@@ -89,6 +98,36 @@ def fetch_file(url: str, final: Path, digest: str, timeout: float) -> int:
         raise UserError(
             f"download of {url} broke off after {got} of {expected} bytes (re-run to resume)"
         )
+    return got
+
+
+def fetch_file(url: str, final: Path, digest: str, timeout: float) -> tuple[int, str | None]:
+    """Download `url` into `final + .part` (resuming it), verify, then rename; returns the bytes
+    read and a note when a `.part` left by an earlier run was finished or replaced."""
+    part = final.with_name(final.name + ".part")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    start = part.stat().st_size if part.exists() else 0
+    if start and sha256(part) == digest:  # the last run stopped between last byte and rename
+        os.replace(part, final)
+        return 0, (
+            f"{final.name}: the {start}-byte .part of an earlier run was complete and matched "
+            "its SHA-256: finished without downloading"
+        )
+    got, note = 0, None
+    if start:
+        resumed = _receive(url, part, timeout, start)
+        if resumed is not None and sha256(part) == digest:
+            os.replace(part, final)
+            return resumed, None
+        why = (
+            "is not shorter than the file on the server (HTTP 416)"
+            if resumed is None
+            else "did not match its SHA-256 once resumed (stale or corrupt)"
+        )
+        note = f"{final.name}: the {start}-byte .part of an earlier run {why}: deleted and downloaded again"
+        part.unlink(missing_ok=True)
+        got = resumed or 0
+    got += _receive(url, part, timeout, 0) or 0
     actual = sha256(part)
     if actual != digest:
         part.unlink()
@@ -96,7 +135,7 @@ def fetch_file(url: str, final: Path, digest: str, timeout: float) -> int:
             f"{final.name}: SHA256 {actual} does not match the published {digest}; deleted"
         )
     os.replace(part, final)
-    return got
+    return got, note
 
 
 def download(
@@ -122,7 +161,7 @@ def download(
     os.replace(tmp, dest / SUMS)
     report = DownloadReport(files_total=len(sums))
 
-    def one(item: tuple[str, str]) -> int | None:
+    def one(item: tuple[str, str]) -> tuple[int, str | None] | None:
         rel, digest = item
         final = dest / rel
         if final.exists() and sha256(final) == digest:
@@ -135,7 +174,8 @@ def download(
                 report.files_skipped += 1
             else:
                 report.files_downloaded += 1
-                report.bytes_downloaded += got
+                report.bytes_downloaded += got[0]
+                report.notes += [got[1]] if got[1] else []
             if progress:
                 progress(done, len(sums))
     return report

@@ -1,8 +1,10 @@
-"""`data download` against a local HTTP server (127.0.0.1) serving a FIXTURE PhysioNet tree."""
+"""`data download` against a local HTTP server (127.0.0.1) serving a FIXTURE PhysioNet tree,
+with `Range` support and HTTP 416 past the end, as PhysioNet's server answers."""
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 from ecgarena.cli import app
 from ecgarena.download import download
 from ecgarena.errors import DataError, UserError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 FILES = {
@@ -43,6 +47,12 @@ class Handler(SimpleHTTPRequestHandler):
         if rng := self.headers.get("Range"):
             self.ranges.append((rel, rng))
             start = int(rng.removeprefix("bytes=").rstrip("-"))
+        if start >= len(data) > 0:  # as real servers: nothing left to send from there
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
@@ -142,3 +152,84 @@ def test_cli_download_and_unreachable_server(server, tmp_path):
         ],
     )
     assert result.exit_code == 2 and "cannot fetch" in result.output
+
+
+BIG = "records100/00000/00001_lr.dat"
+
+
+def left_part(dest: Path, content: bytes) -> Path:
+    """FIXTURE: the `.part` file a run killed mid-way (or after the last byte) leaves."""
+    part = dest / (BIG + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(content)
+    return part
+
+
+def test_complete_part_is_finished_without_downloading(server, tmp_path):
+    url, _ = server
+    dest = tmp_path / "ptbxl"
+    part = left_part(dest, FILES[BIG])  # killed after the last byte, before the rename
+    report = download("ptbxl", dest, base_url=url, workers=1)
+    assert tree(dest) == FILES and not part.exists()
+    assert not [r for r in Handler.ranges if r[0] == BIG]  # not asked for again
+    assert report.notes == [
+        f"00001_lr.dat: the {len(FILES[BIG])}-byte .part of an earlier run was complete and "
+        "matched its SHA-256: finished without downloading"
+    ]
+    assert report.bytes_downloaded == sum(len(d) for r, d in FILES.items() if r != BIG)
+
+
+@pytest.mark.parametrize("extra", [b"", b"junk after the end"])
+def test_full_size_or_oversize_part_that_fails_its_hash_is_replaced(server, tmp_path, extra):
+    url, _ = server
+    dest = tmp_path / "ptbxl"
+    bad = bytearray(FILES[BIG])
+    bad[7] ^= 0xFF
+    part = left_part(dest, bytes(bad) + extra)
+    report = download("ptbxl", dest, base_url=url, workers=1)
+    assert tree(dest) == FILES and not part.exists()
+    assert (BIG, f"bytes={len(bad) + len(extra)}-") in Handler.ranges  # the server said 416
+    assert report.notes == [
+        f"00001_lr.dat: the {len(bad) + len(extra)}-byte .part of an earlier run is not "
+        "shorter than the file on the server (HTTP 416): deleted and downloaded again"
+    ]
+
+
+def test_stale_short_part_that_fails_its_hash_once_resumed_is_replaced(server, tmp_path):
+    url, _ = server
+    dest = tmp_path / "ptbxl"
+    left_part(dest, b"x" * 100)  # from another version of the file
+    report = download("ptbxl", dest, base_url=url, workers=1)
+    assert tree(dest) == FILES
+    assert report.notes == [
+        "00001_lr.dat: the 100-byte .part of an earlier run did not match its SHA-256 once "
+        "resumed (stale or corrupt): deleted and downloaded again"
+    ]
+
+
+def test_cli_says_what_happened_to_a_left_part(server, tmp_path):
+    url, _ = server
+    dest = tmp_path / "ptbxl"
+    left_part(dest, FILES[BIG] + b"!")
+    args = ["data", "download", "ptbxl", "--dest", str(dest), "--base-url", url]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "(HTTP 416): deleted and downloaded again" in result.output
+    again = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert again.exit_code == 0 and "3 already present and verified" in again.output
+    assert "note:" not in again.output
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(keep=st.integers(0, len(FILES[BIG]) + 50), flip=st.integers(-1, len(FILES[BIG]) + 49))
+def test_whatever_part_a_killed_run_left_one_rerun_ends_verified(server, tmp_path, keep, flip):
+    url, _ = server
+    dest = Path(tempfile.mkdtemp(dir=tmp_path))
+    content = bytearray((FILES[BIG] + b"z" * 50)[:keep])
+    if 0 <= flip < keep:
+        content[flip] ^= 0x5A
+    part = left_part(dest, bytes(content))
+    download("ptbxl", dest, base_url=url, workers=1)
+    assert tree(dest) == FILES and not part.exists()

@@ -7,17 +7,16 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import PrivateAttr
 
 from ..errors import UserError
+from ..options import Options
 from ..protocols import DatasetInfo, Split, SplitName
 from .cache import SPLITS, cached_splits
 
 
-class CachedDataset(BaseModel):
+class CachedDataset(Options):
     """A dataset whose three splits are decoded once by `build()` and then memory-mapped."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: ClassVar[str]
     needs_data_dir: ClassVar[bool] = True
@@ -25,6 +24,7 @@ class CachedDataset(BaseModel):
     data_dir: Path | None = None
     cache_dir: Path = Path(".ecgarena")
     _loaded: tuple[dict[str, Split], dict[str, Any]] | None = PrivateAttr(None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
 
     @property
     @abstractmethod
@@ -48,6 +48,11 @@ class CachedDataset(BaseModel):
             )
         return Path(folder)
 
+    @property
+    def notes(self) -> list[str]:
+        """What loading had to repair (e.g. a cache entry that failed its SHA-256 check)."""
+        return self._notes
+
     def cache_parts(self) -> dict[str, Any]:
         """Everything that determines the decoded arrays (options and source fingerprint)."""
         return self.model_dump(mode="json", exclude={"data_dir", "cache_dir"})
@@ -58,7 +63,11 @@ class CachedDataset(BaseModel):
 
     def _splits(self) -> tuple[dict[str, Split], dict[str, Any]]:
         if self._loaded is None:
-            self._loaded = cached_splits(self.cache_dir, self.name, self.cache_parts(), self.build)
+            splits, meta, note = cached_splits(
+                self.cache_dir, self.name, self.cache_parts(), self.build
+            )
+            self._notes += [note] if note else []
+            self._loaded = splits, meta
         return self._loaded
 
     def load(self, split: SplitName) -> Split:

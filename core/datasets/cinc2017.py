@@ -18,7 +18,6 @@ per class with a seeded shuffle (default 70/10/20 train/val/test), never by the 
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +31,7 @@ from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
+from .csvfile import read_rows
 from .framing import FramedSplits, fit_length
 
 CLASSES = ("N", "A", "O", "~")
@@ -120,16 +120,20 @@ def read_mat_record(root: Path, record: str) -> np.ndarray:
 
 def read_reference(path: Path, classes: tuple[str, ...]) -> dict[str, str]:
     """`REFERENCE.csv` rows `name,label` as a dict, labels checked against `classes`."""
+    valid = f"one 'name,label' row per record, labels {', '.join(classes)}"
     out: dict[str, str] = {}
-    with open(path, newline="") as f:
-        for line, row in enumerate(csv.reader(f), 1):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 2 or row[1].strip() not in classes:
-                raise DataError(
-                    f"{path} line {line}: label {row[1:2]!r} is unknown (valid: {', '.join(classes)})"
-                )
-            out[row[0].strip()] = row[1].strip()
+    for line, row in read_rows(path):
+        name, label = row[0].strip(), row[1].strip() if len(row) > 1 else ""
+        if not name:
+            raise DataError(f"{path} line {line}: the record name is blank (valid: {valid})")
+        if label not in classes:
+            raise DataError(
+                f"{path} line {line}: label {label!r} of {name} is unknown "
+                f"(valid: {', '.join(classes)})"
+            )
+        out[name] = label
+    if not out:
+        raise DataError(f"{path} has no records (valid: {valid})")
     return out
 
 
@@ -148,9 +152,17 @@ class CinC2017Dataset(FramedSplits, CachedDataset):
     def records(self) -> list[str]:
         """Record names from `RECORDS` (else the rows of `REFERENCE.csv`)."""
         root = self.folder()
-        if (root / "RECORDS").exists():
-            return [r.strip() for r in (root / "RECORDS").read_text().split() if r.strip()]
-        return list(read_reference(root / "REFERENCE.csv", CLASSES))
+        if not (root / "RECORDS").exists():
+            return list(read_reference(root / "REFERENCE.csv", CLASSES))
+        try:
+            names = (root / "RECORDS").read_text().split()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(
+                f"{root / 'RECORDS'}: cannot be read ({type(e).__name__}: {e})"
+            ) from None
+        if not names:
+            raise DataError(f"{root / 'RECORDS'} lists no records (valid: one name a line)")
+        return names
 
     def cache_parts(self) -> dict[str, Any]:
         root = self.folder()

@@ -57,6 +57,7 @@ SUPERCLASS = {
     ),
 }
 SINUS_RHYTHM = "426783006"
+DX_LINE = "SNOMED-CT codes separated by commas, e.g. '# Dx: 426783006,164865005'"
 SOURCES = {"E": "georgia", "HR": "ptbxl", "JS": "chapman-ningbo", "A": "cpsc", "Q": "cpsc-extra"}
 Source = Literal["georgia", "ptbxl", "chapman-ningbo", "cpsc", "cpsc-extra"]
 
@@ -78,10 +79,13 @@ def dx_codes(comments: list[str], record: str) -> list[str]:
         key, _, value = line.partition(":")
         if key.strip() == "Dx":
             codes = [c.strip() for c in value.split(",") if c.strip()]
-            if not all(c.isdigit() for c in codes):
-                raise DataError(f"CinC 2021 record {record}: malformed Dx line {line!r}")
+            if not codes or not all(c.isdigit() for c in codes):
+                raise DataError(
+                    f"CinC 2021 record {record}: {'blank' if not codes else 'malformed'} Dx "
+                    f"line {'# ' + line!r} (valid: {DX_LINE})"
+                )
             return codes
-    raise DataError(f"CinC 2021 record {record}: header has no '# Dx:' line")
+    raise DataError(f"CinC 2021 record {record}: header has no '# Dx:' line (valid: {DX_LINE})")
 
 
 def superclasses(codes: list[str]) -> set[str]:

@@ -27,7 +27,6 @@ records every split is made non-empty.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -40,6 +39,7 @@ from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
+from .csvfile import read_rows
 from .framing import FramedSplits, fit_length
 
 CLASSES = ("Normal", "AF", "I-AVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
@@ -47,36 +47,37 @@ LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 INDEPENDENT = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 FS = 500
 MAX_PLAUSIBLE_MV = 50.0
+CODES = {str(i) for i in range(1, len(CLASSES) + 1)}
+HEADER = "Recording,First_label,Second_label,Third_label"
 
 
 def read_reference(path: Path) -> dict[str, tuple[int, list[str]]]:
-    """`REFERENCE.csv`: recording → (line number, its non-empty label fields, first first)."""
+    """`REFERENCE.csv`: recording → (line number, its label fields as written, blanks kept)."""
+    rows = read_rows(path)
+    head = [h.strip() for h in rows[0][1][:2]] if rows else []
+    if head != ["Recording", "First_label"]:
+        raise DataError(f"{path}: header {head!r} (valid: {HEADER})")
+    if len(rows) == 1:
+        raise DataError(f"{path} has no records, only a header (valid: {HEADER}, a row per record)")
     out: dict[str, tuple[int, list[str]]] = {}
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        head = next(reader, [])
-        if [h.strip() for h in head[:2]] != ["Recording", "First_label"]:
-            raise DataError(
-                f"{path}: header {head!r} (valid: Recording,First_label,Second_label,Third_label)"
-            )
-        for line, row in enumerate(reader, 2):
-            if row and "".join(row).strip():
-                out[row[0].strip()] = (line, [v.strip() for v in row[1:] if v.strip()])
+    for line, row in rows[1:]:
+        if not row[0].strip():
+            raise DataError(f"{path} line {line}: Recording is blank (valid: a name, e.g. A0001)")
+        out[row[0].strip()] = (line, [v.strip() for v in row[1:]])
     return out
 
 
 def label_codes(path: Path, record: str, line: int, fields: list[str]) -> list[int]:
-    """The 1–9 codes of one REFERENCE.csv row, or a DataError naming the line."""
-    valid = {str(i) for i in range(1, len(CLASSES) + 1)}
-    if not fields:
-        raise DataError(f"{path} line {line}: {record} has no First_label")
-    for v in fields:
-        if v not in valid:
+    """The 1–9 codes of one REFERENCE.csv row (First_label first), or a DataError naming it."""
+    valid = f"1–9 = {', '.join(CLASSES)}"
+    if not fields or not fields[0]:
+        raise DataError(f"{path} line {line}: First_label of {record} is blank (valid: {valid})")
+    for v in filter(None, fields):
+        if v not in CODES:
             raise DataError(
-                f"{path} line {line}: label {v!r} of {record} is unknown (valid: 1–9 = "
-                f"{', '.join(CLASSES)})"
+                f"{path} line {line}: label {v!r} of {record} is unknown (valid: {valid})"
             )
-    return [int(v) for v in fields]
+    return [int(v) for v in fields if v]
 
 
 def read_cpsc_mat(path: Path) -> tuple[np.ndarray, str, float | None]:
@@ -156,8 +157,11 @@ class CPSC2018Dataset(FramedSplits, CachedDataset):
                 f"({len(unlisted)} records on disk are not listed)"
             )
         reference = {r: label_codes(root / "REFERENCE.csv", r, *rows[r]) for r in names}
-        valid = {str(i) for i in range(1, len(CLASSES) + 1)}
-        odd_rows = sum(1 for _, fields in rows.values() if not fields or set(fields) - valid)
+        odd_rows = sum(
+            1
+            for _, f in rows.values()
+            if not f or f[0] not in CODES or set(filter(None, f)) - CODES
+        )
         pick = [LEADS.index(lead) for lead in self.lead_names]
         xs, lengths, sexes, ages = [], [], [], []
         with progress() as bar:

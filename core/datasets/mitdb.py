@@ -21,6 +21,7 @@ from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
+from .wfdb_io import check_header
 
 CLASSES = ("N", "S", "V", "F", "Q")
 AAMI = {
@@ -83,6 +84,7 @@ FS = 360
 
 def read_annotated(path: Path, lead: str) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """One lead in mV at 360 Hz, the annotation sample indices and symbols, and the lead used."""
+    check_header(path)
     try:
         rec = wfdb.rdrecord(str(path))
         ann = wfdb.rdann(str(path), "atr")

@@ -20,6 +20,7 @@ of `mitbih_train.csv` validates.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -30,6 +31,7 @@ from scipy.signal import resample_poly
 from ..errors import DataError
 from ..protocols import DatasetInfo, Split
 from .cache import fingerprint
+from .csvfile import read_rows
 from .framing import stratified_split
 from .mitdb import AAMI, CLASSES, FS, MITDBRecords, read_annotated, split_beats, split_counts
 
@@ -69,18 +71,34 @@ def kachuee_beats(
     return np.stack(windows)[:, None, :], classes, used
 
 
+def _first_bad_cell(path: Path) -> str:
+    """Where a Kaggle heartbeat CSV stops being 188 numbers a row (for the error message)."""
+    for line, row in read_rows(path):
+        if len(row) != WINDOW + 1:
+            return f"line {line}: {len(row)} columns, expected {WINDOW} values + 1 label"
+        for col, cell in enumerate(row, 1):
+            try:
+                float(cell)
+            except ValueError:
+                return f"line {line} column {col}: {cell.strip()!r} is not a number"
+    return "not a numeric CSV"
+
+
 def read_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Rows of a Kaggle heartbeat CSV: float32 `(n, 1, 187)` values and int64 labels 0–4."""
+    valid = f"rows of {WINDOW} numbers and a label 0–4, no header"
     try:
-        a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as e:
-        raise DataError(f"{path}: not a numeric CSV ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns about an empty file; we say it
+            a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        raise DataError(f"{path} {_first_bad_cell(path)} (valid: {valid})") from None
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e})") from None
-    if a.shape[0] == 0 or a.shape[1] != WINDOW + 1:
-        raise DataError(
-            f"{path}: {a.shape[1] if a.size else 0} columns, expected {WINDOW} values + 1 label"
-        )
+    if a.shape[0] == 0:
+        raise DataError(f"{path} has no rows (valid: {valid})")
+    if a.shape[1] != WINDOW + 1:
+        raise DataError(f"{path}: {a.shape[1]} columns, expected {WINDOW} values + 1 label")
     bad = np.flatnonzero(~np.isfinite(a).all(axis=1))
     if len(bad):
         raise DataError(f"{path} line {bad[0] + 1}: NaN/inf value ({len(bad)} rows affected)")

@@ -7,7 +7,6 @@ Labels follow the PTB-XL benchmark: every scp code with `diagnostic == 1` maps t
 from __future__ import annotations
 
 import ast
-import csv
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -19,46 +18,67 @@ from ..progress import progress
 from ..protocols import DatasetInfo, Split
 from .base import CachedDataset
 from .cache import fingerprint
+from .csvfile import read_table
 from .wfdb_io import read_record
 
 CLASSES = ("CD", "HYP", "MI", "NORM", "STTC")
 LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 DURATION_S = 10
+FOLDS = range(1, 11)
+VALID = {
+    "ecg_id": "a record number, e.g. 1",
+    "scp_codes": "a dict of scp codes, e.g. {'NORM': 100.0}",
+    "strat_fold": "1–10",
+    "filename_lr": "a record path, e.g. records100/00000/00001_lr",
+    "filename_hr": "a record path, e.g. records500/00000/00001_hr",
+}
 
 
 def superclass_map(path: Path) -> dict[str, str]:
     """scp code → diagnostic superclass, from `scp_statements.csv`."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "diagnostic_class" not in rows[0]:
-        raise DataError(
-            f"{path} has no diagnostic_class column: is it PTB-XL's scp_statements.csv?"
-        )
+    rows = read_table(path, {"", "diagnostic", "diagnostic_class"}, "PTB-XL's scp_statements.csv")
     return {
         r[""]: r["diagnostic_class"]
-        for r in rows
-        if r.get("diagnostic") == "1.0" and r["diagnostic_class"]
+        for _, r in rows
+        if r["diagnostic"] == "1.0" and r["diagnostic_class"]
     }
 
 
 def read_database(path: Path) -> list[dict[str, str]]:
-    """Rows of `ptbxl_database.csv`, checked for the columns the loader needs."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    need = {"ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"}
-    missing = need - set(rows[0] if rows else {})
-    if missing:
-        raise DataError(
-            f"{path} lacks columns {sorted(missing)}: is it PTB-XL's ptbxl_database.csv?"
-        )
-    return rows
+    """Rows of `ptbxl_database.csv`, checked for the columns and values the loader needs."""
+    need = ("ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr")
+    rows = read_table(path, set(need), "PTB-XL's ptbxl_database.csv")
+    for line, r in rows:
+        record = r["ecg_id"] or "?"
+        for col in need:
+            if not r[col]:
+                raise DataError(
+                    f"{path} line {line}: {col} of record {record} is blank (valid: {VALID[col]})"
+                )
+        fold = r["strat_fold"]
+        try:
+            number = float(fold)
+        except ValueError:
+            number = float("nan")
+        if number not in FOLDS:
+            raise DataError(
+                f"{path} line {line}: strat_fold {fold!r} of record {record} is not a fold "
+                "(valid: 1–10)"
+            )
+        r["strat_fold"] = str(int(number))
+    return [r for _, r in rows]
 
 
 def labels_of(scp_codes: str, classes: dict[str, str], ecg_id: str) -> set[str]:
+    """The superclasses of a record's `scp_codes` (a dict literal of code → likelihood)."""
     try:
         codes = ast.literal_eval(scp_codes)
-    except (ValueError, SyntaxError):
-        raise DataError(f"PTB-XL record {ecg_id}: unreadable scp_codes {scp_codes!r}") from None
+    except (ValueError, SyntaxError, RecursionError):
+        codes = None
+    if not isinstance(codes, dict):
+        raise DataError(
+            f"PTB-XL record {ecg_id}: unreadable scp_codes {scp_codes!r} (valid: {VALID['scp_codes']})"
+        )
     return {classes[c] for c in codes if c in classes}
 
 
@@ -107,8 +127,13 @@ class PTBXLDataset(CachedDataset):
                     continue
                 xs.append(read_record(root / r[col], self.rate, len(LEADS), self.rate * DURATION_S))
                 ys.append([float(c in labels) for c in CLASSES])
-                folds.append(int(float(r["strat_fold"])))
+                folds.append(int(r["strat_fold"]))
                 kept.append(r["ecg_id"])
+        if not kept:
+            raise DataError(
+                f"no record of {root / 'ptbxl_database.csv'} has a diagnostic superclass "
+                f"(valid: scp codes with diagnostic 1.0 in scp_statements.csv, classes {', '.join(CLASSES)})"
+            )
         x, y, fold, ids = (
             np.stack(xs),
             np.asarray(ys, np.float32),
@@ -122,7 +147,7 @@ class PTBXLDataset(CachedDataset):
             "records_with_superclass": len(kept),
             "dropped_without_superclass": dropped,
             "class_counts": dict(zip(CLASSES, map(int, y.sum(0)))),
-            "fold_counts": dict(sorted(Counter(int(float(r["strat_fold"])) for r in rows).items())),
+            "fold_counts": dict(sorted(Counter(int(r["strat_fold"]) for r in rows).items())),
             "folds": {"train": "1-8", "val": "9", "test": "10"},
             "split_sizes": {s: int(m.sum()) for s, m in masks.items()},
         }
