@@ -19,7 +19,7 @@ from .audit import AuditReport
 from .certify import certification
 from .checks import gradient_warnings
 from .contract import Contract, build_contract
-from .crafting import Crafted, Target, audit_stored, craft_batches
+from .crafting import ATTACK_BATCH, Crafted, Target, audit_stored, craft_batches
 from .decisions import decision_rule, decisions
 from .ensemble import ensemble_block
 from .errors import UserError
@@ -239,8 +239,9 @@ def craft(
     y_np: np.ndarray,
     device: torch.device,
 ) -> tuple[Crafted, dict[str, Any] | None]:
-    """Run the attack in batches, auditing every call; a universal attack runs once on the
-    source classifier, its δ is stored (verified on read) and reused for every target."""
+    """Run the attack in batches, auditing every call; a universal attack runs once (one call
+    on the first batch) on the source classifier, its δ is stored (verified on read) and
+    reused for every record and every target."""
     if not contract.threat.universal:
         return craft_on(res, attack, contract, target, x_np, y_np, device), None
     spec = target.spec
@@ -262,10 +263,15 @@ def craft(
         report = audit_stored(v, x_np, contract, ctx, target.module())
         delta = np.ascontiguousarray(np.broadcast_to(v.float().cpu().numpy(), x_np.shape))
         crafted = Crafted(delta, report)
-    else:
-        crafted = craft_on(res, attack, contract, target, x_np, y_np, device)
-        one = {"delta": torch.from_numpy(np.array(crafted.delta[:1]))}
-        save_tensors(path, one, {"spec": json.dumps(meta, default=str)})
+    else:  # fitted once (one call, one audit), then applied to every attacked record
+        first = slice(0, ATTACK_BATCH)
+        crafted = craft_on(res, attack, contract, target, x_np[first], y_np[first], device)
+        one = np.array(crafted.delta[:1])
+        delta = np.ascontiguousarray(np.broadcast_to(one, x_np.shape))
+        crafted = replace(crafted, delta=delta)
+        save_tensors(
+            path, {"delta": torch.from_numpy(one)}, {"spec": json.dumps(meta, default=str)}
+        )
     stored = {"file": str(path), "reused": "delta" in tensors, **meta}
     if failed:
         stored["rebuilt"] = f"{failed}: fitted again and rewritten"

@@ -83,7 +83,7 @@ def craft_batches(
             audits.append(done.report)
             reports.append(done.attack_report)
             deltas.append(np.broadcast_to(done.delta.float().cpu().numpy(), x.shape))
-    delta = np.concatenate(deltas).astype(np.float32) if deltas else np.zeros_like(x_np)
+    delta = np.concatenate(deltas).astype(np.float32, copy=False) if deltas else np.zeros_like(x_np)
     return Crafted(delta, AuditReport.merge(audits), merged_report(attack, reports))
 
 

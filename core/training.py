@@ -90,11 +90,12 @@ def predict_logits(
     classifier: Classifier,
     x: np.ndarray | torch.Tensor,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int = 128,
     delta: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Logits of the classifier on x (+ δ, e.g. a universal perturbation) in eval mode,
-    batched; the model's modes are restored."""
+    batched (128 records: the peak memory of a batch's activations stays that of an attack
+    batch; the logits do not depend on the batch size); the model's modes are restored."""
     shift = 0.0 if delta is None else delta.to(device)
     with eval_mode(classifier):
         out = [

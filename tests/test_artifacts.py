@@ -125,3 +125,36 @@ def test_plot_of_a_tampered_record_file_is_one_line_exit_2(tmp_path):
     out = runner.invoke(app, ["plot", "overlay", "--out", str(tmp_path / "o.png"), *home])
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert "failed its SHA-256 check" in out.output and str(artifact.name) in out.output
+
+
+def test_a_universal_attack_is_fitted_once_and_applied_to_every_record(host, tmp_path):
+    """More records than one attack batch: one fit, one v for all, the stored v reused."""
+    cls = host.get("attacks", "universal-deepfool").cls
+    calls = []
+    original = cls.run
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[1].shape[0])
+        return original(self, *args, **kwargs)
+
+    options = {"max_passes": 1, "batch": 16, "max_records": 64}
+    spec = RunSpec(
+        attack="universal-deepfool",
+        attack_params=options,
+        eps=0.05,
+        dataset_params={"n_records": 1400},  # 140 test records: two attack batches
+        train=TrainSpec(epochs=1),
+    )
+    cls.run = counted
+    try:
+        first = run_cell(spec, Resources(host, tmp_path))
+    finally:
+        cls.run = original
+    assert first.status == "done" and calls == [128]  # one call, not one per batch
+    v = read_tensors(Path(first.universal_perturbation["file"]))[0]["delta"]
+    assert tuple(v.shape) == (1, 12, 1000)
+    assert first.perturbation.linf_mv == pytest.approx(float(v.abs().max()))
+    again = run_cell(spec, Resources(host, tmp_path))  # the stored v on all 140 records
+    assert again.universal_perturbation["reused"] is True
+    assert again.perturbation == first.perturbation  # so the first run gave all records v
+    assert (again.adversarial, again.fooling) == (first.adversarial, first.fooling)
