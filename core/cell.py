@@ -25,6 +25,7 @@ from .ensemble import ensemble_block
 from .errors import UserError
 from .gate import gate, trivial
 from .host import Host
+from .perturbation_stats import perturbation_stats
 from .protocols import Classifier, DatasetInfo
 from .provenance import plugin_versions, versions
 from .resources import Resources, resolve_device
@@ -134,7 +135,7 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
         training={k: v for k, v in training.items() if k != "history"},
         gate=verdict,
         thresholds=decision_rules(clf, task, thresholds),
-        perturbation=metrics.perturbation(x_np, crafted.delta, info.fs, cutoff),
+        perturbation=perturbation_stats(x_np, crafted.delta, info.fs, cutoff),
         audit=crafted.audit.to_dict(),
         warnings=warnings,
         attack_report=crafted.report,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ecgarena import metrics
+from ecgarena.perturbation_stats import perturbation_stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -87,7 +88,7 @@ def test_perturbation_stats():
     x = np.ones((2, 2, 100), np.float32)
     d = np.zeros_like(x)
     d[:, 1] = 0.1
-    p = metrics.perturbation(x, d, 100.0, 15.0)
+    p = perturbation_stats(x, d, 100.0, 15.0)
     assert p["linf_mv"] == pytest.approx(0.1)
     assert p["per_lead_max_mv"] == pytest.approx([0.0, 0.1])
     assert p["l2_mv"] == pytest.approx(0.1 * np.sqrt(100), rel=1e-5)
