@@ -65,36 +65,13 @@ def run_dlr_stage(
     """APGD with the DLR-type objective of `plan`; targeted: one run per target class (the
     top-ranked non-true classes of the clean logits), a record broken if any run broke it."""
     kind, n_targets = plan
+    common = {"steps": steps, "rho": rho, "restarts": restarts, "generator": generator}
     if n_targets == 0:
-        return run_apgd(
-            clf,
-            x,
-            y,
-            threat,
-            kind,
-            task,
-            steps=steps,
-            rho=rho,
-            restarts=restarts,
-            generator=generator,
-        )
+        return run_apgd(clf, x, y, threat, kind, task, **common)
     with torch.no_grad():
         targets = ranked_targets(clf(x), y, n_targets)
     res = None
     for j in range(n_targets):
-        res = run_apgd(
-            clf,
-            x,
-            y,
-            threat,
-            kind,
-            task,
-            steps=steps,
-            rho=rho,
-            restarts=restarts,
-            generator=generator,
-            target=targets[:, j],
-            into=res,
-        )
+        res = run_apgd(clf, x, y, threat, kind, task, **common, target=targets[:, j], into=res)
     assert res is not None
     return res
