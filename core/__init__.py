@@ -7,7 +7,6 @@ author kit is `ecgarena.testing`.
 
 from importlib.metadata import version
 
-from .attack_call import Attacked
 from .blocks import BasicBlock1d, ResNet1d, conv_bn
 from .constraints import (
     PrecordialProfile,
@@ -40,6 +39,7 @@ from .progress import progress
 from .protocols import (
     Attack,
     AttackContext,
+    Attacked,
     Classifier,
     ClassifierInfo,
     Dataset,

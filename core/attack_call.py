@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,15 +17,7 @@ from .audit import AuditReport, Check, audit, modes
 from .contract import Contract
 from .errors import PluginError
 from .integrity import capture, capture_core, changes, restore, restore_core
-from .protocols import AttackContext
-
-
-class Attacked(NamedTuple):
-    """What `Attack.run` may return instead of bare δ: δ and the attack's report of this call
-    (a JSON-able dict; `warnings`, a list of strings, are shown with the cell)."""
-
-    delta: torch.Tensor
-    report: dict[str, Any]
+from .protocols import AttackContext, Attacked
 
 
 @dataclass(frozen=True)

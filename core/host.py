@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import capabilities, hookspecs
 from .errors import PluginError, UserError
-from .registry import ALLOW, BLOCK, Selection, distribution_of
+from .selection import ALLOW, BLOCK, Selection, distribution_of
 from .specs import describe_validation_error
 
 Kind = Literal["datasets", "models", "attacks", "defenses"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import torch
@@ -17,9 +17,6 @@ from torch import nn
 
 from .errors import PluginError
 from .specs import ThreatModel, TrainSpec
-
-if TYPE_CHECKING:
-    from .attack_call import Attacked
 
 Task = Literal["multiclass", "multilabel"]
 SplitName = Literal["train", "val", "test"]
@@ -228,6 +225,14 @@ class AttackContext:
             return override
         g = self.generator
         return int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device).item())
+
+
+class Attacked(NamedTuple):
+    """What `Attack.run` may return instead of bare δ: δ and the attack's report of this call
+    (a JSON-able dict; `warnings`, a list of strings, are shown with the cell)."""
+
+    delta: torch.Tensor
+    report: dict[str, Any]
 
 
 @runtime_checkable

@@ -1,27 +1,19 @@
-"""Which plugins there are: `registry.toml`, the catalogue of known plugins (validated with
-pydantic), and the selection of installed ones by ECGARENA_PLUGINS / ECGARENA_DISABLE_PLUGINS."""
+"""`registry.toml`, the catalogue of known plugins (validated with pydantic), shipped as package
+data, and the status of every installed or known plugin for `ecgarena plugins`."""
 
 from __future__ import annotations
 
-import os
-import re
 import tomllib
-from dataclasses import dataclass
-from importlib.metadata import EntryPoint
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UserError
+from .host import Host
 from .specs import describe_validation_error
-
-if TYPE_CHECKING:
-    from .host import Host
-
-ALLOW, BLOCK = "ECGARENA_PLUGINS", "ECGARENA_DISABLE_PLUGINS"
 
 SOURCE_TREE = Path(__file__).resolve().parent.parent / "registry.toml"
 
@@ -33,41 +25,6 @@ def packaged_registry() -> Traversable:
 
 
 REGISTRY = packaged_registry()
-
-
-def normalize(dist: str) -> str:
-    """A distribution name as PyPI compares them (PEP 503): `Ecgarena_SAP` → `ecgarena-sap`."""
-    return re.sub(r"[-_.]+", "-", dist).lower()
-
-
-@dataclass(frozen=True)
-class Selection:
-    """An ECGARENA_PLUGINS (allow) or ECGARENA_DISABLE_PLUGINS (block) value: comma-separated
-    entry-point names, and `dist:NAME` for every entry point of distribution NAME."""
-
-    names: frozenset[str]
-    dists: frozenset[str]
-
-    @classmethod
-    def from_env(cls, env: str) -> Selection | None:
-        """The selection in environment variable `env`; None when it is unset."""
-        raw = os.environ.get(env)
-        if raw is None:
-            return None
-        items = [i.strip() for i in raw.split(",") if i.strip()]
-        dists = frozenset(normalize(i[5:]) for i in items if i.startswith("dist:"))
-        return cls(frozenset(i for i in items if not i.startswith("dist:")), dists)
-
-    def matches(self, ep: EntryPoint) -> bool:
-        """Whether `ep` is named, or comes from a named distribution."""
-        dist = distribution_of(ep)[0]
-        return ep.name in self.names or (dist is not None and normalize(dist) in self.dists)
-
-
-def distribution_of(ep: EntryPoint) -> tuple[str | None, str | None]:
-    """The name and version of the distribution an entry point comes from (None: unknown)."""
-    dist = getattr(ep, "dist", None)
-    return (dist.name, dist.version) if dist is not None else (None, None)
 
 
 class RegistryEntry(BaseModel):
