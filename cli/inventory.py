@@ -51,6 +51,7 @@ def list_(
         {
             "name": e.name,
             "plugin": e.plugin,
+            **({"kind": e.cls.kind} if kind == "defenses" else {}),
             "options": options_of(e.cls),
             "doc": (e.cls.__doc__ or "").strip().splitlines()[0] if e.cls.__doc__ else "",
         }
@@ -62,10 +63,10 @@ def list_(
     from rich.table import Table
 
     table = Table(title=kind)
-    for c in ("name", "plugin", "options", "description"):
+    extra = ["kind"] if kind == "defenses" else []
+    for c in ("name", "plugin", *extra, "options", "description"):
         table.add_column(c)
     for r in rows:
-        table.add_row(
-            r["name"], r["plugin"], ", ".join(f"{k}={v}" for k, v in r["options"].items()), r["doc"]
-        )
+        options = ", ".join(f"{k}={v}" for k, v in r["options"].items())
+        table.add_row(r["name"], r["plugin"], *(r[c] for c in extra), options, r["doc"])
     render.show(table)

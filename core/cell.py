@@ -17,7 +17,7 @@ from . import bootstrap, metrics
 from .artifacts import digest, read_or_none, save_tensors
 from .audit import AuditReport
 from .certify import certification
-from .checks import gradient_warnings
+from .checks import gradient_warnings, kind_warnings
 from .contract import Contract, build_contract
 from .crafting import ATTACK_BATCH, Crafted, Target, audit_stored, craft_batches
 from .decisions import decision_rule, decisions
@@ -117,7 +117,8 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
     evaluated = [data, res.eval_target(spec)] if spec.eval_dataset else [data]
     warnings += [note for d in evaluated for note in getattr(d, "notes", [])]
     warnings += [part["rebuilt"] for part in (training, stored or {}) if "rebuilt" in part]
-    warnings += gradient_warnings(clf, attack, x_np, y_np, task, device)
+    kind = res.host.get("defenses", spec.defense).cls.kind
+    warnings += kind_warnings(kind, clf) + gradient_warnings(clf, attack, x_np, y_np, task, device)
     warnings += [f"{spec.attack}: {w}" for w in (crafted.report or {}).get("warnings", [])]
     cutoff = contract.threat.band_hz or min(40.0, 0.4 * info.fs)
     result.update(
@@ -131,7 +132,7 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
         isolated=res.isolate,
         device=str(device),
         versions=versions(res.host, spec),
-        classifier=asdict(clf.info),
+        classifier={"defense_kind": kind, **asdict(clf.info)},
         training={k: v for k, v in training.items() if k != "history"},
         gate=verdict,
         thresholds=decision_rules(clf, task, thresholds),

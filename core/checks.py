@@ -1,5 +1,6 @@
 """Honesty checks on a finished cell: gradients that vanish, randomized defenses attacked
-without EOT, BPDA, and consistency with the other stored cells on the same classifier."""
+without EOT, BPDA, a defense kind its classifier contradicts, and consistency with the other
+stored cells on the same classifier."""
 
 from __future__ import annotations
 
@@ -44,6 +45,26 @@ def gradient_warnings(
     if clf.info.gradient == "bpda":
         out.append("a preprocessing step is attacked through BPDA (identity backward)")
     return out
+
+
+def kind_warnings(kind: str, clf: Classifier) -> list[str]:
+    """Where the defense's declared `kind` and the classifier it built disagree (a certified
+    defense that certifies nothing, an ensemble without members, a defense of kind "none"
+    that preprocesses): the label in tables would mislead."""
+    members = isinstance(getattr(clf, "members", None), torch.nn.ModuleList)
+    wrong = {
+        "certified": not clf.info.certifies,
+        "ensemble": not members,
+        "none": not isinstance(clf.preprocess, torch.nn.Identity),
+    }
+    if not wrong.get(kind, False):
+        return []
+    built = {
+        "certified": "a classifier without a certificate (info.certifies is False)",
+        "ensemble": "a classifier without `members`",
+        "none": f"a classifier that preprocesses ({type(clf.preprocess).__name__})",
+    }[kind]
+    return [f"defense kind {kind!r} but it built {built}"]
 
 
 def consistency(host: Host, store: Store, result: CellResult) -> list[str]:
