@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from ecgarena import matrix as grid
 from ecgarena import paths
 from ecgarena.errors import UserError
 from ecgarena.host import get_host
 from ecgarena.progress import progress
-from ecgarena.resources import Resources
 from ecgarena.result import CellResult
 from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
 
@@ -103,6 +101,9 @@ def run(
         }
     )
     spec: RunSpec = validate(RunSpec, {**base, **flags, "train": _train(base, epochs)}, "run spec")
+    from ecgarena import matrix as grid  # torch: only once a command runs (fast `--help`)
+    from ecgarena.resources import Resources
+
     res = Resources(get_host(), paths.home(home), isolate)
     result = grid.run_and_store(res, store_of(home), spec, force=force)
     if json_out:
@@ -184,6 +185,9 @@ def matrix(
     spec: MatrixSpec = validate(
         MatrixSpec, {**base, **flags, "train": _train(base, epochs)}, "matrix spec"
     )
+    from ecgarena import matrix as grid  # (see run)
+    from ecgarena.resources import Resources
+
     res = Resources(get_host(), paths.home(home), isolate)
     work = grid.plan(spec, res)  # every name and option checked before anything trains
     if show_plan:

@@ -10,9 +10,6 @@ from ecgarena.errors import UserError
 from ecgarena.progress import console
 from ecgarena.tables import export, select
 from ecgarena.units import parse_mv
-from ecgarena.views import PIVOT_COLUMNS, robust_columns
-from ecgarena.views import pivot as view_pivot
-from ecgarena.views import robust as view_robust
 
 from . import render
 from .base import Home, SourceModel, app, store_of
@@ -73,6 +70,10 @@ def results(
     stored = store_of(home).results(all_rows)
     rows = select(stored, attack=attack, dataset=dataset)
     if pivot or robust:
+        from ecgarena.views import PIVOT_COLUMNS, robust_columns  # scipy: only to aggregate
+        from ecgarena.views import pivot as view_pivot
+        from ecgarena.views import robust as view_robust
+
         grid_mv = mv_list(grid, "--grid")
         cut_mv = mv_list(eps_max, "--eps-max")
         view = (

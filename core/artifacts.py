@@ -8,12 +8,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.numpy import save_file
+
+if TYPE_CHECKING:
+    import torch
 
 DIGEST_KEY = "content_sha256"  # the header field holding the digest of everything else
 
@@ -37,9 +39,9 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     """Write `tensors` with `metadata` and their content digest to a temporary file, then
     rename: a reader sees the old file or the whole new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    cpu = {k: v.detach().cpu().contiguous().numpy() for k, v in tensors.items()}
     meta = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
-    meta[DIGEST_KEY] = content_digest({k: v.numpy() for k, v in cpu.items()}, meta)
+    meta[DIGEST_KEY] = content_digest(cpu, meta)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     save_file(cpu, str(tmp), meta)
     os.replace(tmp, path)
@@ -65,6 +67,8 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise ArtifactError(f"{path} carries no content digest (written by an older version)")
     if content_digest(arrays, meta) != want:
         raise ArtifactError(f"{path} failed its SHA-256 check (its bytes changed after writing)")
+    import torch  # here, not at the top: the store and `--help` need no torch
+
     return {k: torch.from_numpy(np.array(a)) for k, a in arrays.items()}, meta
 
 

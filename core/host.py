@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pluggy
 from pydantic import BaseModel, ValidationError
 
-from . import capabilities, hookspecs
+from . import hookspecs
 from .errors import PluginError, UserError
 from .selection import ALLOW, BLOCK, Selection, distribution_of
 from .specs import describe_validation_error
@@ -117,6 +117,8 @@ class Host:
 
     def _load(self, batch: list[tuple[object, PluginRecord]]) -> None:
         """Register a batch with pluggy, then call each register hook once on the batch."""
+        from . import capabilities  # torch: imported when plugins load, not for `--help`
+
         earlier = self.pm.get_plugins()
         for plugin, new in batch:
             record = self.plugins.setdefault(new.name, new)
@@ -137,6 +139,8 @@ class Host:
     def _guard(self, plugin: object, record: PluginRecord) -> _Guarded:
         """The plugin's hook implementations, each run as its plugin with its exception kept;
         those the host cannot call are refused (see `capabilities.hookimpl_problem`)."""
+        from . import capabilities  # (see _load)
+
         guarded = _Guarded()
         for attr in dir(plugin):
             opts, function = self.pm.parse_hookimpl_opts(plugin, attr), getattr(plugin, attr, None)
@@ -213,6 +217,8 @@ class Host:
         if not isinstance(name, str) or not name:
             record.errors.append(f"plugin {record.name!r}: {cls!r} has no string `name`")
             return
+        from . import capabilities  # (see _load)
+
         wrong = [f"plugin {record.name!r}: {p}" for p in capabilities.problems(kind, cls)]
         if wrong:
             record.errors += wrong
