@@ -45,6 +45,7 @@ def craft_isolated(
             "member": member,
             "threat": threat.model_dump(mode="json"),
             "batch": batch,
+            "threads": torch.get_num_threads(),  # the parent's: the same numbers either way
         }
         (folder / "request.json").write_text(json.dumps(request))
         records = {"x": torch.from_numpy(np.ascontiguousarray(x, np.float32))}

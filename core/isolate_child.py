@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from .attack_call import unpack
@@ -21,6 +22,7 @@ def main(folder: Path) -> None:
     """The child: rebuild the classifier from cached weights, run the attack, write δ and
     the reports."""
     request = json.loads((folder / "request.json").read_text())
+    torch.set_num_threads(request["threads"])
     spec = RunSpec.model_validate(request["spec"])
     res = Resources(get_host(), Path(request["home"]))
     device = resolve_device(spec.device)
