@@ -114,6 +114,9 @@ def run(
         raise typer.Exit(exit_code([result]))
 
 
+EXECUTORS = ("local", "pool")
+
+
 @app.command()
 def matrix(
     datasets: Annotated[str | None, typer.Option(help="comma list (default synthetic)")] = None,
@@ -148,12 +151,25 @@ def matrix(
             "--plan", help="show the train tasks and cells (stored or to run); run nothing"
         ),
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local: cell by cell in this process; pool: --workers processes, each "
+            "classifier trained once before the cells that need it (same numbers as local "
+            "run with the workers' thread count)"
+        ),
+    ] = "local",
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="worker processes of --executor pool")
+    ] = 2,
     home: Home = None,
     json_out: Json = False,
 ) -> None:
     """Run datasets × models × defenses × attacks × budgets × seeds; resume skips stored cells.
 
     Exit code 3 when any cell violates its threat model, 1 when any cell failed."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r} (valid: {', '.join(EXECUTORS)})")
     base = read_toml(config) if config else {}
     flags = drop_none(
         {
@@ -203,7 +219,14 @@ def matrix(
             else:
                 bar.advance(task)
 
-        results = grid.run_local(work, res, store_of(home), force=force, on_cell=on_cell)
+        if executor == "pool":
+            import torch
+            from ecgarena.pool import run_pool
+
+            threads = max(1, torch.get_num_threads() // workers)
+            results = run_pool(work, res, store_of(home), workers, threads, force, on_cell)
+        else:
+            results = grid.run_local(work, res, store_of(home), force=force, on_cell=on_cell)
     if json_out:
         # tracebacks of failed cells stay in the store: the output names the error in one line
         render.print_json(

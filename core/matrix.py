@@ -4,12 +4,14 @@ and run a plan locally, storing each cell as it finishes. The CLI only parses an
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cell import resolve, run_cell
 from .checks import consistency
+from .claims import Claims
 from .contract import build_contract
 from .host import Host
 from .provenance import stale_because, versions
@@ -41,6 +43,9 @@ class Plan:
 
     trains: tuple[TrainTask, ...]
     cells: tuple[CellTask, ...]
+
+
+OnCell = Callable[[CellTask, "CellResult | None"], None]  # before (None) and after each cell
 
 
 def check_pieces(spec: MatrixSpec, host: Host) -> None:
@@ -100,29 +105,35 @@ def standing(res: Resources, store: Store, spec: RunSpec) -> tuple[CellResult | 
     return (stored, None) if stale is None else (None, f"{stale} since the stored result")
 
 
-def run_and_store(
-    res: Resources, store: Store, spec: RunSpec, force: bool = False, keep_going: bool = False
-) -> CellResult:
-    """Run a cell unless a stored result still stands for it (then `skipped`); store the done
-    or failed result (never over an older row) and tell the result observers."""
+def pending(
+    res: Resources, store: Store, spec: RunSpec, force: bool
+) -> tuple[RunSpec, CellResult | None, list[str]]:
+    """A cell's resolved spec, the stored result that stands for it (then nothing runs) and
+    the notes a re-run carries (why the old row no longer stands)."""
     spec = resolve(res.host, spec)
-    key = spec.key()
     stored, why = (None, None) if force else standing(res, store, spec)
     if stored is not None:
-        return stored.model_copy(update={"status": "skipped"})
-    notes = [f"{why}: re-run (the old row is kept)"] if why else []
+        return spec, stored.model_copy(update={"status": "skipped"}), []
+    return spec, None, [f"{why}: re-run (the old row is kept)"] if why else []
+
+
+def compute(spec: RunSpec, res: Resources) -> CellResult:
+    """Run one cell; an exception becomes a failed result with its reason (any executor)."""
     try:
-        result = run_cell(spec, res)
+        return run_cell(spec, res)
     except Exception as e:
-        if not keep_going:
-            raise
-        result = CellResult(
-            key=key,
+        return CellResult(
+            key=spec.key(),
             status="failed",
             spec=spec.model_dump(mode="json"),
             error=f"{type(e).__name__}: {e}",
             traceback=traceback.format_exc(limit=8),
         )
+
+
+def record(res: Resources, store: Store, result: CellResult, notes: list[str]) -> CellResult:
+    """Store a computed cell (the one writer: the driver), never over an older row, with the
+    cross-cell consistency check, and tell the result observers."""
     if result.status == "done":
         result.warnings += notes + consistency(res.host, store, result)
     store.add(result)
@@ -130,20 +141,70 @@ def run_and_store(
     return result
 
 
+def run_and_store(
+    res: Resources, store: Store, spec: RunSpec, force: bool = False, keep_going: bool = False
+) -> CellResult:
+    """Run a cell unless a stored result still stands for it (then `skipped`); store the done
+    or failed result and tell the result observers (`keep_going`: a failure is stored, not
+    raised)."""
+    spec, stored, notes = pending(res, store, spec, force)
+    if stored is not None:
+        return stored
+    result = compute(spec, res) if keep_going else run_cell(spec, res)
+    return record(res, store, result, notes)
+
+
 def run_local(
     work: Plan,
     res: Resources,
     store: Store,
     force: bool = False,
-    on_cell: Callable[[CellTask, CellResult | None], None] | None = None,
+    on_cell: OnCell | None = None,
+    wait_s: float = 1.0,
 ) -> list[CellResult]:
-    """Run a plan in this process, cell by cell in plan order (each cell trains what it
-    needs on first use, as a single run does); `on_cell` is called before (None) and after."""
-    results = []
-    for task in work.cells:
-        if on_cell:
-            on_cell(task, None)
-        results.append(run_and_store(res, store, task.spec, force=force, keep_going=True))
-        if on_cell:
-            on_cell(task, results[-1])
-    return results
+    """Run a plan in this process in plan order (each cell trains what it needs on first use,
+    as a single run does); `on_cell` is called before (None) and after. Another process on
+    the same home may hold a cell or the training of a classifier it needs (`Claims`): such a
+    cell waits for a later pass, and is read from the store once the other process stored it,
+    or taken over when that process's heartbeat stops."""
+    results: dict[int, CellResult] = {}
+    waiting = list(enumerate(work.cells))
+    with Claims(store.path).alive() as claims:
+        while waiting:
+            later = [w for w in waiting if not _try(w, res, store, claims, force, results, on_cell)]
+            if len(later) == len(waiting):
+                time.sleep(wait_s)  # all held by others: wait for them to finish or go stale
+            waiting = later
+    return [results[i] for i in sorted(results)]
+
+
+def _try(
+    item: tuple[int, CellTask],
+    res: Resources,
+    store: Store,
+    claims: Claims,
+    force: bool,
+    results: dict[int, CellResult],
+    on_cell: OnCell | None,
+) -> bool:
+    """Run (or skip) one cell unless another process holds it or a classifier it must train;
+    False: try again later."""
+    i, task = item
+    spec, stored, notes = pending(res, store, task.spec, force)
+    if stored is None and not claims.take(spec.key()):
+        return False
+    trains = [f"train:{k}" for k in task.needs if not res.weights_path(k).is_file()]
+    if stored is None and not all(claims.take(t) for t in trains):
+        for t in (spec.key(), *trains):
+            claims.release(t)
+        return False
+    if on_cell:
+        on_cell(task, None)
+    if stored is None:
+        stored = record(res, store, compute(spec, res), notes)
+        for t in (spec.key(), *trains):
+            claims.release(t)
+    results[i] = stored
+    if on_cell:
+        on_cell(task, stored)
+    return True

@@ -103,6 +103,10 @@ class Resources:
         }
         return digest(parts), parts
 
+    def weights_path(self, key: str) -> Path:
+        """Where the weights of classifier `key` are cached (content-verified on read)."""
+        return self.home / "weights" / f"{key}.safetensors"
+
     def classifier(
         self, spec: RunSpec, device: torch.device, cached_only: bool = False
     ) -> tuple[Classifier, dict[str, Any]]:
@@ -128,7 +132,7 @@ class Resources:
             cache_dir=self.home / "cache",
         )
         clf = defense.build(ctx)
-        path = self.home / "weights" / f"{key}.safetensors"
+        path = self.weights_path(key)
         summary, failed = self._cached_weights(clf, path)
         if summary is None:
             if cached_only:

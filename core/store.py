@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .artifacts import digest
+from .claims import TABLE as CLAIMS_TABLE
 from .errors import DataError
 from .result import CellResult
 
@@ -60,6 +61,7 @@ def _v2(db: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     lambda db: db.executescript(V1),
     _v2,
+    lambda db: db.executescript(CLAIMS_TABLE),  # v3: claims of processes sharing the home
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,57 @@
+"""Several processes on one home split a matrix (the store's claim table): every cell is stored
+once and every classifier trained once; a dead owner's claim is taken over."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from ecgarena.claims import Claims
+from ecgarena.store import Store
+
+MATRIX = [
+    "matrix", "--defenses", "none,median", "--attacks", "fgsm,pgd", "--eps", "0.02,0.05",
+    "--param", "synthetic.n_records=300", "--param", "pgd.steps=3", "--epochs", "1",
+    "--max-records", "8", "--json",
+]  # fmt: skip
+RUN = "import sys; from ecgarena.cli import main; sys.argv = ['ecgarena', *sys.argv[1:]]; main()"
+
+
+def test_two_concurrent_matrix_processes_never_repeat_work(tmp_path):
+    home = ["--home", str(tmp_path)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RUN, *MATRIX, *home], stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = []
+    for p in procs:
+        outputs.append(json.loads(p.communicate(timeout=600)[0])["cells"])
+        assert p.returncode == 0
+    rows = Store(tmp_path / "results.sqlite").results(True)
+    assert len(rows) == 8 and len({r.key for r in rows}) == 8  # every cell stored once
+    # cells a process ran itself ("done", not read back as "skipped") say whether it trained
+    # their classifier (cached False) or loaded the other process's weights: trained once
+    trained_by = {
+        defense: [
+            any(c["spec"]["defense"] == defense and not c["training"]["cached"] for c in cells)
+            for cells in ([c for c in out if c["status"] == "done"] for out in outputs)
+        ]
+        for defense in ("none", "median")
+    }
+    assert all(sum(by) == 1 for by in trained_by.values()), trained_by
+
+
+def test_a_live_claim_is_respected_and_a_stale_one_taken_over(tmp_path):
+    store = Store(tmp_path / "results.sqlite")
+    first, second = Claims(store.path), Claims(store.path, stale_s=0.2)
+    assert first.take("cell-a") and first.take("cell-a")  # taking one's own claim again
+    assert not second.take("cell-a")  # live: held by the first process
+    time.sleep(0.3)
+    assert second.take("cell-a")  # the first stopped beating: taken over
+    with first.alive(every_s=0.05):
+        assert first.take("cell-b")
+        time.sleep(0.3)  # renewed meanwhile, so still live for a 0.2 s staleness
+        assert not Claims(store.path, stale_s=0.2).take("cell-b")
+    assert Claims(store.path).take("cell-b")  # released when the block ended
