@@ -21,68 +21,69 @@ __version__ = version("ecgarena")  # one source: pyproject.toml
 from .progress import progress  # noqa: E402
 
 _MODULE_OF: dict[str, str] = {  # public name -> the private module that defines it
-    **dict.fromkeys(("BasicBlock1d", "ResNet1d", "conv_bn"), "blocks"),
-    **dict.fromkeys(
-        (
-            "PrecordialProfile",
-            "bpda_identity",
-            "energy_above",
-            "l2_norms",
-            "lead_budget",
-            "project",
-            "random_in_ball",
-            "rescale_into",
-        ),
-        "constraints",
-    ),
-    **dict.fromkeys(("DataError", "PluginError", "UserError"), "errors"),
-    **dict.fromkeys(("gaussian_kernel", "lowpass", "samples", "smooth"), "filters"),
-    **dict.fromkeys(
-        (
-            "ascent_direction",
-            "eval_mode",
-            "fgsm",
-            "loss_and_grad",
-            "margin",
-            "mi_fgsm",
-            "per_sample_loss",
-            "pgd",
-            "step_scale",
-        ),
-        "gradients",
-    ),
-    **dict.fromkeys(("hookimpl",), "hookspecs"),
-    **dict.fromkeys(("Host",), "host"),
-    **dict.fromkeys(("ABSTAIN", "flips"), "metrics"),
-    **dict.fromkeys(("Options",), "options"),
-    **dict.fromkeys(
-        (
-            "Attack",
-            "AttackContext",
-            "Attacked",
-            "Classifier",
-            "ClassifierInfo",
-            "Dataset",
-            "DatasetInfo",
-            "Defense",
-            "FitContext",
-            "Model",
-            "Split",
-        ),
-        "protocols",
-    ),
-    **dict.fromkeys(("MatrixSpec", "RunSpec", "ThreatModel", "TrainSpec"), "specs"),
-    **dict.fromkeys(
-        (
-            "fit_classifier",
-            "predict_logits",
-            "standardization",
-            "task_loss",
-            "to_tensor",
-            "validation_score",
-        ),
-        "training",
-    ),
+    # Plugins: the hook marker, the host that loads and creates them, their options base
+    "Host": "host",
+    "Options": "options",
+    "hookimpl": "hookspecs",
+    # Errors: one-line messages the CLI shows without a traceback
+    "DataError": "errors",
+    "PluginError": "errors",
+    "UserError": "errors",
+    # Protocols: the four kinds of plugin and what the engine hands them
+    "Attack": "protocols",
+    "AttackContext": "protocols",
+    "Attacked": "protocols",
+    "Classifier": "protocols",
+    "ClassifierInfo": "protocols",
+    "Dataset": "protocols",
+    "DatasetInfo": "protocols",
+    "Defense": "protocols",
+    "FitContext": "protocols",
+    "Model": "protocols",
+    "Split": "protocols",
+    # Specs: the threat model an attack works under, training, runs and matrices
+    "MatrixSpec": "specs",
+    "RunSpec": "specs",
+    "ThreatModel": "specs",
+    "TrainSpec": "specs",
+    # Budgets: per-lead budgets, projection onto the threat model's ball, band energy, BPDA
+    "PrecordialProfile": "constraints",
+    "bpda_identity": "constraints",
+    "energy_above": "constraints",
+    "l2_norms": "constraints",
+    "lead_budget": "constraints",
+    "project": "constraints",
+    "random_in_ball": "constraints",
+    "rescale_into": "constraints",
+    # Gradient attacks and the per-record losses they ascend
+    "ascent_direction": "gradients",
+    "eval_mode": "gradients",
+    "fgsm": "gradients",
+    "loss_and_grad": "gradients",
+    "margin": "gradients",
+    "mi_fgsm": "gradients",
+    "per_sample_loss": "gradients",
+    "pgd": "gradients",
+    "step_scale": "gradients",
+    # Training: the engine's training loop and the pieces defenses reuse
+    "fit_classifier": "training",
+    "predict_logits": "training",
+    "standardization": "training",
+    "task_loss": "training",
+    "to_tensor": "training",
+    "validation_score": "training",
+    # Signal processing along time (mV in, mV out)
+    "gaussian_kernel": "filters",
+    "lowpass": "filters",
+    "samples": "filters",
+    "smooth": "filters",
+    # Network blocks shared by model and defense plugins
+    "BasicBlock1d": "blocks",
+    "ResNet1d": "blocks",
+    "conv_bn": "blocks",
+    # Decisions: a decision rule's abstention, predictions an attack changed
+    "ABSTAIN": "metrics",
+    "flips": "metrics",
 }
 
 
@@ -100,71 +101,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-__all__ = [
-    # Plugins: the hook marker, the host that loads and creates them, their options base
-    "Host",
-    "Options",
-    "__version__",
-    "hookimpl",
-    # Errors: one-line messages the CLI shows without a traceback
-    "DataError",
-    "PluginError",
-    "UserError",
-    # Protocols: the four kinds of plugin and what the engine hands them
-    "Attack",
-    "AttackContext",
-    "Attacked",
-    "Classifier",
-    "ClassifierInfo",
-    "Dataset",
-    "DatasetInfo",
-    "Defense",
-    "FitContext",
-    "Model",
-    "Split",
-    # Specs: the threat model an attack works under, training, runs and matrices
-    "MatrixSpec",
-    "RunSpec",
-    "ThreatModel",
-    "TrainSpec",
-    # Budgets: per-lead budgets, projection onto the threat model's ball, band energy, BPDA
-    "PrecordialProfile",
-    "bpda_identity",
-    "energy_above",
-    "l2_norms",
-    "lead_budget",
-    "project",
-    "random_in_ball",
-    "rescale_into",
-    # Gradient attacks and the per-record losses they ascend
-    "ascent_direction",
-    "eval_mode",
-    "fgsm",
-    "loss_and_grad",
-    "margin",
-    "mi_fgsm",
-    "per_sample_loss",
-    "pgd",
-    "step_scale",
-    # Training: the engine's training loop and the pieces defenses reuse
-    "fit_classifier",
-    "predict_logits",
-    "standardization",
-    "task_loss",
-    "to_tensor",
-    "validation_score",
-    # Signal processing along time (mV in, mV out)
-    "gaussian_kernel",
-    "lowpass",
-    "samples",
-    "smooth",
-    # Network blocks shared by model and defense plugins
-    "BasicBlock1d",
-    "ResNet1d",
-    "conv_bn",
-    # Decisions: a decision rule's abstention, predictions an attack changed
-    "ABSTAIN",
-    "flips",
-    # Console: the progress bar of long loops
-    "progress",
-]
+__all__ = ["__version__", "progress", *_MODULE_OF]  # the plugin contract
