@@ -8,8 +8,9 @@ import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from .claims import Claims
 from .host import get_host
-from .matrix import CellTask, OnCell, Plan, compute, pending, record
+from .matrix import CellTask, OnCell, Plan, compute, pending, record, run_local
 from .resources import Resources, resolve_device
 from .result import CellResult
 from .specs import RunSpec
@@ -54,33 +55,43 @@ def _returned(future: Future[str], spec: RunSpec) -> CellResult:
         )
 
 
-def run_pool(
+Todo = list[tuple[int, CellTask, RunSpec, list[str]]]  # plan index, task, spec, re-run notes
+
+
+def _claim(todo: Todo, work: Plan, res: Resources, claims: Claims) -> tuple[Todo, Todo]:
+    """Split the cells to run into those this process claimed (with the training they need)
+    and those another process on the home holds, or whose classifier it is training."""
+    mine, held = [], []
+    for item in todo:
+        (mine if claims.take(item[2].key()) else held).append(item)
+    untrained = {t.key for t in work.trains if not res.weights_path(t.key).is_file()}
+    training = {k for k in untrained if any(k in t.needs for _, t, _, _ in mine)}
+    refused = {k for k in training if not claims.take(f"train:{k}")}
+    for item in [m for m in mine if refused & set(m[1].needs)]:
+        mine.remove(item)
+        held.append(item)
+        claims.release(item[2].key())
+    return mine, sorted(held, key=lambda h: h[0])
+
+
+def _run_claimed(
+    mine: Todo,
     work: Plan,
     res: Resources,
     store: Store,
-    workers: int,
-    threads: int,
-    force: bool = False,
-    on_cell: OnCell | None = None,
-) -> list[CellResult]:
-    """Run a plan on `workers` processes of `threads` torch threads each; results in plan
-    order. The same seeds give `run_local`'s numbers when it runs with the same thread count."""
-    results: dict[int, CellResult] = {}
-    todo: list[tuple[int, CellTask, RunSpec, list[str]]] = []
-    for i, task in enumerate(work.cells):
-        spec, stored, notes = pending(res, store, task.spec, force)
-        if stored is None:
-            todo.append((i, task, spec, notes))
-            continue
-        results[i] = stored
-        if on_cell:
-            on_cell(task, None)
-            on_cell(task, stored)
-    needed = {key for _, task, _, _ in todo for key in task.needs}
+    pool_size: tuple[int, int],
+    claims: Claims,
+    results: dict[int, CellResult],
+    on_cell: OnCell | None,
+) -> None:
+    """The pool proper (`pool_size`: workers, threads each): train tasks, then each cell as
+    its classifiers are ready, stored by this driver as it returns and its claim released."""
+    needed = {key for _, task, _, _ in mine for key in task.needs}
     for task in work.trains:  # decode each dataset once, here, before workers read its cache
         if task.key in needed:
             res.dataset(task.spec).load("train")
     context = multiprocessing.get_context("spawn")  # torch state is not fork-safe
+    workers, threads = pool_size
     start = (str(res.home), res.isolate, threads)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start, initargs=start
@@ -91,7 +102,7 @@ def run_pool(
             if t.key in needed
         }
         running: dict[Future[str], tuple[int, CellTask, list[str]]] = {}
-        waiting = list(todo)
+        waiting = list(mine)
         while waiting or running:
             ready = [w for w in waiting if all(trains[k].done() for k in w[1].needs)]
             for item in ready:
@@ -104,8 +115,41 @@ def run_pool(
             done, _ = wait(pending_futures, return_when=FIRST_COMPLETED)
             for future in done & running.keys():
                 i, task, notes = running.pop(future)
-                result = _returned(future, task.spec)
-                results[i] = record(res, store, result, notes)
+                results[i] = record(res, store, _returned(future, task.spec), notes)
+                claims.release(task.spec.key())
                 if on_cell:
                     on_cell(task, results[i])
+
+
+def run_pool(
+    work: Plan,
+    res: Resources,
+    store: Store,
+    workers: int,
+    threads: int,
+    force: bool = False,
+    on_cell: OnCell | None = None,
+) -> list[CellResult]:
+    """Run a plan on `workers` processes of `threads` torch threads each; results in plan
+    order. The same seeds give `run_local`'s numbers when it runs with the same thread count.
+    Cells another process on the home has claimed are left to it and read back when stored
+    (or taken over when its heartbeat stops), as `run_local` does."""
+    results: dict[int, CellResult] = {}
+    todo: Todo = []
+    for i, task in enumerate(work.cells):
+        spec, stored, notes = pending(res, store, task.spec, force)
+        if stored is None:
+            todo.append((i, task, spec, notes))
+            continue
+        results[i] = stored
+        if on_cell:
+            on_cell(task, None)
+            on_cell(task, stored)
+    with Claims(store.path).alive() as claims:
+        mine, held = _claim(todo, work, res, claims)
+        if mine:
+            _run_claimed(mine, work, res, store, (workers, threads), claims, results, on_cell)
+    if held:  # another process holds these: wait for its results, or take over if it died
+        later = run_local(Plan((), tuple(t for _, t, _, _ in held)), res, store, force, on_cell)
+        results.update(zip((i for i, _, _, _ in held), later, strict=True))
     return [results[i] for i in sorted(results)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 from ecgarena.claims import Claims
@@ -55,3 +56,42 @@ def test_a_live_claim_is_respected_and_a_stale_one_taken_over(tmp_path):
         time.sleep(0.3)  # renewed meanwhile, so still live for a 0.2 s staleness
         assert not Claims(store.path, stale_s=0.2).take("cell-b")
     assert Claims(store.path).take("cell-b")  # released when the block ended
+
+
+def test_the_pool_leaves_a_claimed_cell_to_its_owner_and_reads_it_back(tmp_path):
+    """Another process (here a thread with its own claims) holds one cell: the pool runs the
+    other, waits for the held one to be stored and returns it, storing nothing twice."""
+    from ecgarena.host import get_host
+    from ecgarena.matrix import plan, run_and_store
+    from ecgarena.pool import run_pool
+    from ecgarena.resources import Resources
+    from ecgarena.specs import MatrixSpec, TrainSpec
+
+    spec = MatrixSpec(
+        attacks=["fgsm"],
+        eps=[0.02, 0.05],
+        params={"synthetic": {"n_records": 300}},
+        train=TrainSpec(epochs=1),
+        max_attack_records=8,
+    )
+    res = Resources(get_host(), tmp_path)
+    store = Store(tmp_path / "results.sqlite")
+    work = plan(spec, res)
+    held = work.cells[1].spec
+    other = Claims(store.path)
+    assert other.take(held.key())
+    claimed = threading.Event()
+
+    def owner() -> None:
+        with other.alive(every_s=0.2):
+            claimed.set()
+            time.sleep(2)  # the pool meanwhile runs the cell it could claim
+            run_and_store(Resources(get_host(), tmp_path), store, held)
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    claimed.wait()
+    results = run_pool(work, res, store, 1, 1)
+    thread.join()
+    assert [r.status for r in results] == ["done", "skipped"]  # the second: the owner's row
+    assert len(store.results(True)) == 2
