@@ -69,6 +69,13 @@ Home = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
+Precision = Annotated[
+    str | None,
+    typer.Option(
+        help="fp32 | bf16 | fp16: forward passes of evaluation and attacks under autocast "
+        "(training, δ, projections and audits stay fp32; default fp32)"
+    ),
+]
 DataDir = Annotated[Path | None, typer.Option(help="dataset folder (or $ECGARENA_DATA)")]
 Config = Annotated[Path | None, typer.Option(help="TOML file with the same fields")]
 Epochs = Annotated[int | None, typer.Option(help="training epochs (early stopping may end sooner)")]

@@ -28,7 +28,7 @@ from .host import Host
 from .perturbation_stats import perturbation_stats
 from .protocols import Classifier, DatasetInfo
 from .provenance import plugin_versions, versions
-from .resources import Resources, resolve_device
+from .resources import Resources, resolve_device, set_precision
 from .result import CellResult
 from .specs import RunSpec
 from .training import predict_logits
@@ -79,6 +79,8 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
     t = time.perf_counter()
     clf, training = res.classifier(spec, device)
     source_training = res.classifier(spec.source(), device)[1] if spec.transfer else training
+    pieces = [clf, res.classifier(spec.source(), device)[0]] if spec.transfer else [clf]
+    precision_notes = [w for piece in pieces for w in set_precision(piece, spec.precision)]
     timings["train_s"] = time.perf_counter() - t
 
     idx = attacked_indices(len(test), spec)
@@ -101,6 +103,7 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
 
     t = time.perf_counter()
     clf = res.classifier(spec, device)[0]  # rebuilt from verified weights if replaced
+    set_precision(clf, spec.precision)
     x_adv = x_np + crafted.delta
     adv_logits = predict_logits(clf, x_adv, device)
     decided = None if clean_decisions is None else (clean_decisions, decisions(clf, x_adv, device))
@@ -116,6 +119,7 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
     warnings = [f"degenerate clean model: {'; '.join(verdict['reasons'])}"] * verdict["degenerate"]
     evaluated = [data, res.eval_target(spec)] if spec.eval_dataset else [data]
     warnings += [note for d in evaluated for note in getattr(d, "notes", [])]
+    warnings += precision_notes
     warnings += [part["rebuilt"] for part in (training, stored or {}) if "rebuilt" in part]
     kind = res.host.get("defenses", spec.defense).cls.kind
     warnings += kind_warnings(kind, clf) + gradient_warnings(clf, attack, x_np, y_np, task, device)
@@ -254,6 +258,7 @@ def craft(
             mode="json"
         ),
         "seed": spec.seed,
+        **({"precision": spec.precision} if spec.precision != "fp32" else {}),
         "source_weights": target.key,
         "versions": plugin_versions(res.host, [("attacks", spec.attack)]),
     }

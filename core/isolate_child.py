@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from .attack_call import unpack
 from .host import get_host
-from .resources import Resources, resolve_device
+from .resources import Resources, resolve_device, set_precision
 from .specs import RunSpec, ThreatModel
 
 
@@ -27,6 +27,7 @@ def main(folder: Path) -> None:
     res = Resources(get_host(), Path(request["home"]))
     device = resolve_device(spec.device)
     clf, _ = res.classifier(spec, device, cached_only=True)
+    set_precision(clf, spec.precision)  # its warning is the parent's to give
     target = clf if request["member"] is None else clf.members[request["member"]]
     attack = res.host.create("attacks", spec.attack, spec.attack_params)
     threat = ThreatModel.model_validate(request["threat"])

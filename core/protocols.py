@@ -154,6 +154,7 @@ class Classifier(nn.Module):
         self.standardize = Standardize(mean, std)
         self.net = net
         self.info = info or ClassifierInfo()
+        self.half: torch.dtype | None = None  # set per cell by the core (`--precision`)
         if self.info.certifies and not callable(getattr(type(self), "certify", None)):
             raise PluginError(
                 f"classifier class {type(self).__qualname__}: info.certifies is True but it has "
@@ -161,7 +162,11 @@ class Classifier(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.standardize(self.preprocess(x)))
+        if self.half is None:
+            return self.net(self.standardize(self.preprocess(x)))
+        with torch.autocast(x.device.type, dtype=self.half):  # `--precision`: the pipeline
+            out = self.net(self.standardize(self.preprocess(x)))
+        return out.float()  # in bf16/fp16; what the attack sees (logits, input grads) is fp32
 
     def set_standardization(self, mean: float, std: float) -> None:
         """Fit the standardisation constants (done once, from training data)."""

@@ -22,11 +22,23 @@ from .specs import RunSpec
 EVAL_FIELDS = ("task", "classes", "leads", "fs", "n_samples")  # a zero-shot target must match
 
 
+HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without a GPU is a user error."""
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but no CUDA GPU is available (use cpu or auto)")
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def set_precision(clf: Classifier, precision: str) -> list[str]:
+    """Run `clf`'s forward passes in bf16/fp16 (autocast inside `Classifier.forward`; logits,
+    input gradients and δ stay fp32) or fp32; a warning when its class has its own forward."""
+    clf.half = HALF.get(precision)
+    if precision == "fp32" or type(clf).forward is Classifier.forward:
+        return []
+    return [f"--precision {precision} not applied: {type(clf).__name__} has its own forward"]
 
 
 class Resources:

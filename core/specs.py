@@ -70,6 +70,9 @@ class ThreatModel(BaseModel):
         return [self.budget_mv] * n_leads
 
 
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
 class RunSpec(BaseModel):
     """One cell: dataset × model × defense × attack × budget × seed."""
 
@@ -84,6 +87,9 @@ class RunSpec(BaseModel):
     )
     seed: int = Field(0, ge=0)
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    precision: Precision = Field(
+        "fp32", description="forward passes of evaluation and attacks (autocast); δ stays fp32"
+    )
     data_dir: Path | None = None
     dataset_params: dict[str, Any] = Field(default_factory=dict)
     model_params: dict[str, Any] = Field(default_factory=dict)
@@ -153,6 +159,8 @@ class RunSpec(BaseModel):
         payload = self.model_dump(mode="json", exclude={"data_dir", "eval_data_dir"})
         if self.eval_dataset is None:  # keys of cells stored before zero-shot existed stay valid
             del payload["eval_dataset"], payload["eval_dataset_params"]
+        if self.precision == "fp32":  # likewise for cells stored before --precision existed
+            del payload["precision"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -176,6 +184,7 @@ class MatrixSpec(BaseModel):
     )
     eval_data_dir: Path | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    precision: Precision = "fp32"
     data_dir: Path | None = None
     data_dirs: dict[str, Path] = Field(
         default_factory=dict, description="folder per dataset name (else `data_dir`)"
@@ -216,6 +225,7 @@ class MatrixSpec(BaseModel):
                 eps=e,
                 seed=s,
                 device=self.device,
+                precision=self.precision,
                 data_dir=self.data_dirs.get(d, self.data_dir),
                 dataset_params=dp,
                 model_params=mp,

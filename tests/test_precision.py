@@ -1,0 +1,59 @@
+"""`--precision bf16|fp16`: forward passes under autocast, δ and audits in fp32; on CPU bf16 is
+checked for correctness against fp32 (same weights: training stays fp32), and fp32 cells keep
+the keys they had before the option existed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from ecgarena.cell import run_cell
+from ecgarena.cli import app
+from ecgarena.host import get_host
+from ecgarena.resources import Resources, set_precision
+from ecgarena.specs import RunSpec, TrainSpec
+from ecgarena.testing import tiny_classifier
+from typer.testing import CliRunner
+
+SMALL = {"dataset_params": {"n_records": 300}, "train": TrainSpec(epochs=1), "eps": 0.05}
+
+
+def test_fp32_is_no_autocast_and_keeps_the_old_keys():
+    spec = RunSpec(attack="pgd", **SMALL)
+    assert "precision" not in json.dumps(spec.model_dump(mode="json")) or spec.precision == "fp32"
+    assert spec.key() == spec.model_copy(update={"precision": "fp32"}).key()
+    assert spec.key() != spec.model_copy(update={"precision": "bf16"}).key()
+    clf = tiny_classifier()
+    x = torch.randn(2, 2, 32, requires_grad=True)
+    assert set_precision(clf, "bf16") == [] and clf(x).dtype == torch.float32  # logits fp32
+    clf(x).sum().backward()
+    assert x.grad.dtype == torch.float32
+    assert set_precision(clf, "fp32") == [] and clf.half is None
+
+
+@pytest.mark.parametrize("attack", ["pgd", "universal-deepfool"])
+def test_bf16_cells_agree_with_fp32_on_cpu(tmp_path, attack):
+    res = Resources(get_host(), tmp_path)
+    options = {"max_passes": 1, "batch": 8, "max_records": 32} if attack != "pgd" else {}
+    base = RunSpec(attack=attack, attack_params=options, max_attack_records=32, **SMALL)
+    fp32 = run_cell(base, res)
+    bf16 = run_cell(base.model_copy(update={"precision": "bf16"}), res)
+    failing = [(c.name, c.detail) for c in bf16.audit.checks if not c.passed]
+    assert bf16.status == "done" and not failing, failing  # δ in fp32, within its budget
+    assert bf16.training.weights == fp32.training.weights  # one classifier, trained in fp32
+    assert bf16.clean.accuracy == pytest.approx(fp32.clean.accuracy, abs=0.07)  # ≤ 2 of 32
+    assert bf16.fooling.flip_rate == pytest.approx(fp32.fooling.flip_rate, abs=0.16)  # ≤ 5/32
+    assert bf16.perturbation.linf_mv <= 0.05 + 1e-5
+    again = run_cell(base, res)  # the shared classifier is back in fp32 for an fp32 cell
+    assert (again.clean, again.perturbation) == (fp32.clean, fp32.perturbation)
+
+
+def test_precision_from_the_cli_and_a_bad_value(tmp_path):
+    args = ["run", "--attack", "fgsm", "--dataset-opt", "n_records=300", "--epochs", "1"]
+    args += ["--max-records", "8", "--home", str(tmp_path)]
+    out = CliRunner().invoke(app, [*args, "--precision", "bf16", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["spec"]["precision"] == "bf16"
+    bad = CliRunner().invoke(app, [*args, "--precision", "fp8"])
+    assert bad.exit_code == 2 and "fp8" in bad.output and "bf16" in bad.output
