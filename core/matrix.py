@@ -117,18 +117,23 @@ def pending(
     return spec, None, [f"{why}: re-run (the old row is kept)"] if why else []
 
 
+def failed(spec: RunSpec, error: str, trace: str | None = None) -> CellResult:
+    """The stored form of a cell that produced no result, with its reason."""
+    return CellResult(
+        key=spec.key(),
+        status="failed",
+        spec=spec.model_dump(mode="json"),
+        error=error,
+        traceback=trace,
+    )
+
+
 def compute(spec: RunSpec, res: Resources) -> CellResult:
     """Run one cell; an exception becomes a failed result with its reason (any executor)."""
     try:
         return run_cell(spec, res)
     except Exception as e:
-        return CellResult(
-            key=spec.key(),
-            status="failed",
-            spec=spec.model_dump(mode="json"),
-            error=f"{type(e).__name__}: {e}",
-            traceback=traceback.format_exc(limit=8),
-        )
+        return failed(spec, f"{type(e).__name__}: {e}", traceback.format_exc(limit=8))
 
 
 def record(res: Resources, store: Store, result: CellResult, notes: list[str]) -> CellResult:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .claims import Claims
 from .host import get_host
-from .matrix import CellTask, OnCell, Plan, compute, pending, record, run_local
+from .matrix import CellTask, OnCell, Plan, compute, failed, pending, record, run_local
 from .resources import Resources, resolve_device
 from .result import CellResult
 from .specs import RunSpec
@@ -47,12 +47,7 @@ def _returned(future: Future[str], spec: RunSpec) -> CellResult:
     try:
         return CellResult.model_validate_json(future.result())
     except Exception as e:
-        return CellResult(
-            key=spec.key(),
-            status="failed",
-            spec=spec.model_dump(mode="json"),
-            error=f"worker failed: {type(e).__name__}: {e}",
-        )
+        return failed(spec, f"worker failed: {type(e).__name__}: {e}")
 
 
 Todo = list[tuple[int, CellTask, RunSpec, list[str]]]  # plan index, task, spec, re-run notes
