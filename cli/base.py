@@ -69,6 +69,12 @@ Home = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
+AttackBatch = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=65536, help="records per attack call (default 128; larger fills a GPU)"
+    ),
+]
 Precision = Annotated[
     str | None,
     typer.Option(

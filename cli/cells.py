@@ -15,6 +15,7 @@ from ecgarena.specs import MatrixSpec, RunSpec, read_toml, validate
 
 from . import render
 from .base import (
+    AttackBatch,
     Config,
     DataDir,
     Device,
@@ -54,6 +55,7 @@ def run(
     ] = None,
     device: Device = None,
     precision: Precision = None,
+    attack_batch: AttackBatch = None,
     data_dir: DataDir = None,
     config: Config = None,
     epochs: Epochs = None,
@@ -88,6 +90,7 @@ def run(
             "seed": seed,
             "device": device,
             "precision": precision,
+            "attack_batch": attack_batch,
             "data_dir": data_dir,
             "max_attack_records": max_records,
             "dataset_params": key_values(dataset_opt, "--dataset-opt"),
@@ -133,6 +136,7 @@ def matrix(
     seeds: Annotated[str | None, typer.Option(help="comma list of seeds")] = None,
     device: Device = None,
     precision: Precision = None,
+    attack_batch: AttackBatch = None,
     data_dir: DataDir = None,
     config: Config = None,
     epochs: Epochs = None,
@@ -185,6 +189,7 @@ def matrix(
             "seeds": comma_list(seeds),
             "device": device,
             "precision": precision,
+            "attack_batch": attack_batch,
             "data_dir": data_dir,
             "max_attack_records": max_records,
             "source_model": source_model,

@@ -19,7 +19,7 @@ from .audit import AuditReport
 from .certify import certification
 from .checks import gradient_warnings, kind_warnings
 from .contract import Contract, build_contract
-from .crafting import ATTACK_BATCH, Crafted, Target, audit_stored, craft_batches
+from .crafting import Crafted, Target, audit_stored, craft_batches
 from .decisions import decision_rule, decisions
 from .ensemble import ensemble_block
 from .errors import UserError
@@ -271,7 +271,7 @@ def craft(
         delta = np.ascontiguousarray(np.broadcast_to(v.float().cpu().numpy(), x_np.shape))
         crafted = Crafted(delta, report)
     else:  # fitted once (one call, one audit), then applied to every attacked record
-        first = slice(0, ATTACK_BATCH)
+        first = slice(0, spec.attack_batch)
         crafted = craft_on(res, attack, contract, target, x_np[first], y_np[first], device)
         one = np.array(crafted.delta[:1])
         delta = np.ascontiguousarray(np.broadcast_to(one, x_np.shape))

@@ -21,8 +21,6 @@ from .protocols import AttackContext
 from .specs import RunSpec
 from .training import to_tensor
 
-ATTACK_BATCH = 128
-
 
 @dataclass(frozen=True)
 class Target:
@@ -60,23 +58,24 @@ def craft_batches(
     ctx: AttackContext,
     isolate_home: Path | None = None,
 ) -> Crafted:
-    """Attack `ATTACK_BATCH` records per call; each call is audited and its report kept for
+    """Attack `target.spec.attack_batch` records per call; each call is audited and its report kept for
     the attack's merge rule. With `isolate_home` the calls run in a child process that rebuilds
     the classifier from the cached weights there."""
     deltas, audits, reports = [], [], []
+    n = target.spec.attack_batch
     if isolate_home is not None:
         returned, reports = craft_isolated(
-            isolate_home, target.spec, target.member, contract.threat, x_np, y_np, ATTACK_BATCH
+            isolate_home, target.spec, target.member, contract.threat, x_np, y_np, n
         )
         for i, delta in enumerate(returned):
-            x = to_tensor(x_np[i * ATTACK_BATCH : (i + 1) * ATTACK_BATCH], ctx.device).float()
+            x = to_tensor(x_np[i * n : (i + 1) * n], ctx.device).float()
             d = torch.from_numpy(delta)
             audits.append(audit_returned(x, d, contract, ctx.info.fs))
             deltas.append(np.broadcast_to(d.float().numpy(), x.shape))
     else:
-        for i in range(0, len(x_np), ATTACK_BATCH):
-            x = to_tensor(x_np[i : i + ATTACK_BATCH], ctx.device).float()
-            y = to_tensor(y_np[i : i + ATTACK_BATCH], ctx.device)
+        for i in range(0, len(x_np), n):
+            x = to_tensor(x_np[i : i + n], ctx.device).float()
+            y = to_tensor(y_np[i : i + n], ctx.device)
             done = run_audited(attack, target.module(), x, y, contract, ctx)
             if not done.intact:
                 target.forget()

@@ -71,6 +71,7 @@ class ThreatModel(BaseModel):
 
 
 Precision = Literal["fp32", "bf16", "fp16"]
+ATTACK_BATCH = 128  # records per attack call unless --attack-batch says otherwise
 
 
 class RunSpec(BaseModel):
@@ -89,6 +90,9 @@ class RunSpec(BaseModel):
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Precision = Field(
         "fp32", description="forward passes of evaluation and attacks (autocast); δ stays fp32"
+    )
+    attack_batch: int = Field(
+        ATTACK_BATCH, ge=1, le=65536, description="records per attack call (fill the device)"
     )
     data_dir: Path | None = None
     dataset_params: dict[str, Any] = Field(default_factory=dict)
@@ -159,8 +163,9 @@ class RunSpec(BaseModel):
         payload = self.model_dump(mode="json", exclude={"data_dir", "eval_data_dir"})
         if self.eval_dataset is None:  # keys of cells stored before zero-shot existed stay valid
             del payload["eval_dataset"], payload["eval_dataset_params"]
-        if self.precision == "fp32":  # likewise for cells stored before --precision existed
-            del payload["precision"]
+        for name, default in (("precision", "fp32"), ("attack_batch", ATTACK_BATCH)):
+            if payload[name] == default:  # likewise for cells stored before the option existed
+                del payload[name]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -185,6 +190,7 @@ class MatrixSpec(BaseModel):
     eval_data_dir: Path | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Precision = "fp32"
+    attack_batch: int = Field(ATTACK_BATCH, ge=1, le=65536)
     data_dir: Path | None = None
     data_dirs: dict[str, Path] = Field(
         default_factory=dict, description="folder per dataset name (else `data_dir`)"
@@ -226,6 +232,7 @@ class MatrixSpec(BaseModel):
                 seed=s,
                 device=self.device,
                 precision=self.precision,
+                attack_batch=self.attack_batch,
                 data_dir=self.data_dirs.get(d, self.data_dir),
                 dataset_params=dp,
                 model_params=mp,

@@ -14,10 +14,9 @@ import pytest
 import torch
 from ecgarena.attack_call import merged_report, unpack
 from ecgarena.cell import run_cell
-from ecgarena.crafting import ATTACK_BATCH
 from ecgarena.host import Host
 from ecgarena.resources import Resources
-from ecgarena.specs import RunSpec, TrainSpec
+from ecgarena.specs import ATTACK_BATCH, RunSpec, TrainSpec
 from ecgarena.testing import check_attack
 
 TWO_BATCHES = {"dataset_params": {"n_records": 1400}, "train": TrainSpec(epochs=1)}  # 140 test

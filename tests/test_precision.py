@@ -57,3 +57,28 @@ def test_precision_from_the_cli_and_a_bad_value(tmp_path):
     assert json.loads(out.stdout)["spec"]["precision"] == "bf16"
     bad = CliRunner().invoke(app, [*args, "--precision", "fp8"])
     assert bad.exit_code == 2 and "fp8" in bad.output and "bf16" in bad.output
+
+
+def test_attack_batch_sets_the_records_per_attack_call(tmp_path):
+    """`--attack-batch`: the engine's call size (default 128, keys of default cells kept)."""
+    spec = RunSpec(attack="fgsm", max_attack_records=20, **SMALL)
+    assert spec.key() == spec.model_copy(update={"attack_batch": 128}).key()
+    calls = []
+    cls = get_host().get("attacks", "fgsm").cls
+    original = cls.run
+
+    def counted(self, clf, x, *args):
+        calls.append(len(x))
+        return original(self, clf, x, *args)
+
+    cls.run = counted
+    try:
+        res = Resources(get_host(), tmp_path)
+        small = run_cell(spec.model_copy(update={"attack_batch": 8}), res)
+        whole = run_cell(spec, res)
+    finally:
+        cls.run = original
+    assert calls == [8, 8, 4, 20]
+    assert small.fooling == whole.fooling  # fgsm is per record: the batch size changes nothing
+    bad = CliRunner().invoke(app, ["run", "--attack-batch", "0"])
+    assert bad.exit_code == 2 and "--attack-batch" in bad.output
