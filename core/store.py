@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from .artifacts import digest
-from .claims import TABLE as CLAIMS_TABLE
 from .errors import DataError
 from .result import CellResult
 
@@ -34,6 +33,13 @@ CREATE TABLE IF NOT EXISTS cells (
     result TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cells_key ON cells (cell_key);
+"""
+CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    task TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    heartbeat REAL NOT NULL
+);
 """
 V2_COLUMNS = ("params_digest", "data_key", "source", "eval_dataset")
 FILTER_COLUMNS = {"dataset", "model", "defense", "attack", "seed"}  # filterable in `results`
@@ -59,11 +65,32 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    lambda db: db.executescript(V1),
+    lambda db: _script(db, V1),
     _v2,
-    lambda db: db.executescript(CLAIMS_TABLE),  # v3: claims of processes sharing the home
+    lambda db: _script(db, CLAIMS),  # v3: claims of processes sharing the home (ecgarena.claims)
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run `;`-separated statements inside the current transaction (`executescript` would
+    commit it first)."""
+    for statement in filter(str.strip, sql.split(";")):
+        db.execute(statement)
+
+
+@contextmanager
+def immediate(path: Path) -> Iterator[sqlite3.Connection]:
+    """One write-locked transaction from its first statement (`BEGIN IMMEDIATE`): what it
+    reads cannot change before it writes, across processes (claims, migrations)."""
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 def _json(result: CellResult) -> str:
@@ -84,7 +111,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
+        with immediate(self.path) as db:  # two processes opening one new home: one migrates
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise DataError(

@@ -95,3 +95,31 @@ def test_the_pool_leaves_a_claimed_cell_to_its_owner_and_reads_it_back(tmp_path)
     thread.join()
     assert [r.status for r in results] == ["done", "skipped"]  # the second: the owner's row
     assert len(store.results(True)) == 2
+
+
+def test_a_refused_claim_gives_back_only_what_it_took(tmp_path):
+    """Claiming cell B (needs X and Y) fails on Y, held elsewhere: B's claim is given back,
+    but the training of X, held already for this process's cell A, stays claimed."""
+    from ecgarena.matrix import CellTask, claim
+    from ecgarena.resources import Resources
+    from ecgarena.specs import RunSpec
+
+    store = Store(tmp_path / "results.sqlite")
+    res = Resources(None, tmp_path)  # only its weights paths are read
+    mine, other = Claims(store.path), Claims(store.path)
+    a, b = RunSpec(attack="fgsm"), RunSpec(attack="pgd")
+    assert claim(mine, res, a, CellTask(a, ("X",))) == [a.key(), "train:X"]
+    assert other.take("train:Y")
+    assert claim(mine, res, b, CellTask(b, ("X", "Y"))) is None
+    assert mine.held == {a.key(), "train:X"}
+    assert not other.take("train:X") and other.take(b.key())
+
+
+def test_processes_opening_one_new_home_at_once_migrate_it_once(tmp_path):
+    """The schema migrates under one write lock: a second process waits, then sees the new
+    version (it used to read version 0 too and fail adding the same columns again)."""
+    code = "import sys; from ecgarena.store import Store; Store(sys.argv[1])"
+    for round_ in range(5):
+        path = str(tmp_path / f"r{round_}.sqlite")
+        procs = [subprocess.Popen([sys.executable, "-c", code, path]) for _ in range(4)]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
