@@ -183,6 +183,19 @@ def run_local(
     return [results[i] for i in sorted(results)]
 
 
+def claim(claims: Claims, res: Resources, spec: RunSpec, task: CellTask) -> list[str] | None:
+    """Claim a cell and the training of each classifier it needs that is not cached yet; the
+    claimed tasks, or None when another live process holds one (what this call took is given
+    back; what this process held before, e.g. a training another of its cells needs, is kept)."""
+    before = set(claims.held)
+    tasks = [spec.key(), *(f"train:{k}" for k in task.needs if not res.weights_path(k).is_file())]
+    if all(claims.take(t) for t in tasks):
+        return tasks
+    for t in set(tasks) - before:
+        claims.release(t)
+    return None
+
+
 def _try(
     item: tuple[int, CellTask],
     res: Resources,
@@ -196,18 +209,14 @@ def _try(
     False: try again later."""
     i, task = item
     spec, stored, notes = pending(res, store, task.spec, force)
-    if stored is None and not claims.take(spec.key()):
-        return False
-    trains = [f"train:{k}" for k in task.needs if not res.weights_path(k).is_file()]
-    if stored is None and not all(claims.take(t) for t in trains):
-        for t in (spec.key(), *trains):
-            claims.release(t)
+    held = None if stored is not None else claim(claims, res, spec, task)
+    if stored is None and held is None:
         return False
     if on_cell:
         on_cell(task, None)
-    if stored is None:
+    if held is not None:
         stored = record(res, store, compute(spec, res), notes)
-        for t in (spec.key(), *trains):
+        for t in held:
             claims.release(t)
     results[i] = stored
     if on_cell:

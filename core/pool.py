@@ -10,7 +10,17 @@ from pathlib import Path
 
 from .claims import Claims
 from .host import get_host
-from .matrix import CellTask, OnCell, Plan, compute, failed, pending, record, run_local
+from .matrix import (
+    CellTask,
+    OnCell,
+    Plan,
+    claim,
+    compute,
+    failed,
+    pending,
+    record,
+    run_local,
+)
 from .resources import Resources, resolve_device
 from .result import CellResult
 from .specs import RunSpec
@@ -53,20 +63,13 @@ def _returned(future: Future[str], spec: RunSpec) -> CellResult:
 Todo = list[tuple[int, CellTask, RunSpec, list[str]]]  # plan index, task, spec, re-run notes
 
 
-def _claim(todo: Todo, work: Plan, res: Resources, claims: Claims) -> tuple[Todo, Todo]:
+def _claim(todo: Todo, res: Resources, claims: Claims) -> tuple[Todo, Todo]:
     """Split the cells to run into those this process claimed (with the training they need)
     and those another process on the home holds, or whose classifier it is training."""
     mine, held = [], []
     for item in todo:
-        (mine if claims.take(item[2].key()) else held).append(item)
-    untrained = {t.key for t in work.trains if not res.weights_path(t.key).is_file()}
-    training = {k for k in untrained if any(k in t.needs for _, t, _, _ in mine)}
-    refused = {k for k in training if not claims.take(f"train:{k}")}
-    for item in [m for m in mine if refused & set(m[1].needs)]:
-        mine.remove(item)
-        held.append(item)
-        claims.release(item[2].key())
-    return mine, sorted(held, key=lambda h: h[0])
+        (mine if claim(claims, res, item[2], item[1]) is not None else held).append(item)
+    return mine, held
 
 
 def _run_claimed(
@@ -141,7 +144,7 @@ def run_pool(
             on_cell(task, None)
             on_cell(task, stored)
     with Claims(store.path).alive() as claims:
-        mine, held = _claim(todo, work, res, claims)
+        mine, held = _claim(todo, res, claims)
         if mine:
             _run_claimed(mine, work, res, store, (workers, threads), claims, results, on_cell)
     if held:  # another process holds these: wait for its results, or take over if it died
