@@ -78,8 +78,10 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
 
     t = time.perf_counter()
     clf, training = res.classifier(spec, device)
-    source_training = res.classifier(spec.source(), device)[1] if spec.transfer else training
-    pieces = [clf, res.classifier(spec.source(), device)[0]] if spec.transfer else [clf]
+    source, source_training = (
+        res.classifier(spec.source(), device) if spec.transfer else (clf, training)
+    )
+    pieces = [clf, source] if spec.transfer else [clf]
     precision_notes = [w for piece in pieces for w in set_precision(piece, spec.precision)]
     timings["train_s"] = time.perf_counter() - t
 

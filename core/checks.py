@@ -52,19 +52,19 @@ def kind_warnings(kind: str, clf: Classifier) -> list[str]:
     defense that certifies nothing, an ensemble without members, a defense of kind "none"
     that preprocesses): the label in tables would mislead."""
     members = isinstance(getattr(clf, "members", None), torch.nn.ModuleList)
-    wrong = {
-        "certified": not clf.info.certifies,
-        "ensemble": not members,
-        "none": not isinstance(clf.preprocess, torch.nn.Identity),
+    contradicted = {  # kind: (whether the classifier contradicts it, what it built instead)
+        "certified": (
+            not clf.info.certifies,
+            "a classifier without a certificate (info.certifies is False)",
+        ),
+        "ensemble": (not members, "a classifier without `members`"),
+        "none": (
+            not isinstance(clf.preprocess, torch.nn.Identity),
+            f"a classifier that preprocesses ({type(clf.preprocess).__name__})",
+        ),
     }
-    if not wrong.get(kind, False):
-        return []
-    built = {
-        "certified": "a classifier without a certificate (info.certifies is False)",
-        "ensemble": "a classifier without `members`",
-        "none": f"a classifier that preprocesses ({type(clf.preprocess).__name__})",
-    }[kind]
-    return [f"defense kind {kind!r} but it built {built}"]
+    wrong, built = contradicted.get(kind, (False, ""))
+    return [f"defense kind {kind!r} but it built {built}"] if wrong else []
 
 
 def consistency(host: Host, store: Store, result: CellResult) -> list[str]:
