@@ -58,9 +58,9 @@ def craft_batches(
     ctx: AttackContext,
     isolate_home: Path | None = None,
 ) -> Crafted:
-    """Attack `target.spec.attack_batch` records per call; each call is audited and its report kept for
-    the attack's merge rule. With `isolate_home` the calls run in a child process that rebuilds
-    the classifier from the cached weights there."""
+    """Attack `target.spec.attack_batch` records per call; each call is audited and its report
+    kept for the attack's merge rule. With `isolate_home` the calls run in a child process that
+    rebuilds the classifier from the cached weights there."""
     deltas, audits, reports = [], [], []
     n = target.spec.attack_batch
     if isolate_home is not None:

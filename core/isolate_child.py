@@ -1,7 +1,7 @@
 """The child process of `--isolate` (`python -m ecgarena.isolate_child FOLDER`): rebuild the
 classifier from cached weights, run the attack on the records in FOLDER, write δ and the
-attack's report of each batch call there. Kept apart from `ecgarena.isolate` so the parent side never imports
-the cell pipeline."""
+attack's report of each batch call there. Kept apart from `ecgarena.isolate` so the parent
+side never imports the cell pipeline."""
 
 from __future__ import annotations
 

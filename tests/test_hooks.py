@@ -76,7 +76,7 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         del sys.modules[mod]
 
 
-def collected(plugin_dir: Path, kind: str) -> None:
+def assert_collected(plugin_dir: Path, kind: str) -> None:
     """A plugin's `kind` registration is collected, attributed and created with options."""
     host = Host([write(plugin_dir, f"fake_{kind}", plugin(kind, f"thing-{kind}"))], builtins=False)
     assert host.names(kind) == [f"thing-{kind}"]
@@ -86,19 +86,19 @@ def collected(plugin_dir: Path, kind: str) -> None:
 
 
 def test_hook_ecgarena_register_datasets(plugin_dir):
-    collected(plugin_dir, "datasets")
+    assert_collected(plugin_dir, "datasets")
 
 
 def test_hook_ecgarena_register_models(plugin_dir):
-    collected(plugin_dir, "models")
+    assert_collected(plugin_dir, "models")
 
 
 def test_hook_ecgarena_register_attacks(plugin_dir):
-    collected(plugin_dir, "attacks")
+    assert_collected(plugin_dir, "attacks")
 
 
 def test_hook_ecgarena_register_defenses(plugin_dir):
-    collected(plugin_dir, "defenses")
+    assert_collected(plugin_dir, "defenses")
 
 
 OBSERVER = """
