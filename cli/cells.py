@@ -3,7 +3,9 @@ core, render."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from ecgarena import paths
@@ -36,6 +38,10 @@ from .base import (
     store_of,
 )
 from .options import budget, budget_list, comma_list, drop_none, key_values
+
+if TYPE_CHECKING:  # the cell pipeline imports torch: only inside the commands that run cells
+    from ecgarena.matrix import CellTask, Plan
+    from ecgarena.resources import Resources
 
 
 @app.command()
@@ -120,7 +126,35 @@ def run(
         raise typer.Exit(exit_code([result]))
 
 
-EXECUTORS = ("local", "pool")
+EXECUTORS = ("local", "pool", "ray")
+
+
+def _execute(
+    executor: str,
+    where: tuple[int, str | None, str | None],
+    work: Plan,
+    res: Resources,
+    home: Path | None,
+    force: bool,
+    on_cell: Callable[[CellTask, CellResult | None], None],
+) -> list[CellResult]:
+    """Run a plan on the chosen executor (`where`: workers, --devices, --ray-address)."""
+    workers, devices, address = where
+    store = store_of(home)
+    if executor == "pool":
+        import torch
+        from ecgarena.pool import run_pool
+
+        threads = max(1, torch.get_num_threads() // workers)
+        chosen = comma_list(devices) if devices else None
+        return run_pool(work, res, store, workers, threads, force, on_cell, chosen)
+    if executor == "ray":
+        from ecgarena.ray_executor import run_ray
+
+        return run_ray(work, res, store, workers, address, force, on_cell)
+    from ecgarena.matrix import run_local
+
+    return run_local(work, res, store, force=force, on_cell=on_cell)
 
 
 @app.command()
@@ -162,14 +196,25 @@ def matrix(
     executor: Annotated[
         str,
         typer.Option(
-            help="local: cell by cell in this process; pool: --workers processes, each "
-            "classifier trained once before the cells that need it (same numbers as local "
-            "run with the workers' thread count)"
+            help="local: cell by cell in this process; pool: --workers processes; ray: Ray "
+            "tasks, --workers at a time. pool and ray train each classifier once before the "
+            "cells that need it (same numbers as local run with the workers' thread count)"
         ),
     ] = "local",
     workers: Annotated[
-        int, typer.Option(min=1, max=256, help="worker processes of --executor pool")
+        int,
+        typer.Option(min=1, max=256, help="worker processes (pool) or concurrent tasks (ray)"),
     ] = 2,
+    devices: Annotated[
+        str | None,
+        typer.Option(help="pool: one worker pinned to each device, e.g. cuda:0,cuda:1"),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="ray: join this cluster (auto: the one `ray start` made); none: a local one"
+        ),
+    ] = None,
     home: Home = None,
     json_out: Json = False,
 ) -> None:
@@ -178,6 +223,12 @@ def matrix(
     Exit code 3 when any cell violates its threat model, 1 when any cell failed."""
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor {executor!r} (valid: {', '.join(EXECUTORS)})")
+    for flag, value, needs in (
+        ("--devices", devices, "pool"),
+        ("--ray-address", ray_address, "ray"),
+    ):
+        if value is not None and executor != needs:
+            raise UserError(f"{flag} {value!r} needs --executor {needs} (not {executor})")
     base = read_toml(config) if config else {}
     flags = drop_none(
         {
@@ -229,14 +280,9 @@ def matrix(
             else:
                 bar.advance(task)
 
-        if executor == "pool":
-            import torch
-            from ecgarena.pool import run_pool
-
-            threads = max(1, torch.get_num_threads() // workers)
-            results = run_pool(work, res, store_of(home), workers, threads, force, on_cell)
-        else:
-            results = grid.run_local(work, res, store_of(home), force=force, on_cell=on_cell)
+        results = _execute(
+            executor, (workers, devices, ray_address), work, res, home, force, on_cell
+        )
     if json_out:
         # tracebacks of failed cells stay in the store: the output names the error in one line
         render.print_json(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +43,20 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     cpu = {k: v.detach().cpu().contiguous().numpy() for k, v in tensors.items()}
     meta = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
     meta[DIGEST_KEY] = content_digest(cpu, meta)
+    _atomic(path, lambda tmp: save_file(cpu, str(tmp), meta))
+
+
+def install_bytes(path: Path, data: bytes) -> None:
+    """Write an artifact received from another machine (its bytes as written there) the same
+    atomic way; its content digest is checked when it is read, as for any cached file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    save_file(cpu, str(tmp), meta)
+    write(tmp)
     os.replace(tmp, path)
 
 

@@ -1,6 +1,8 @@
 """Who runs what in one home: several `ecgarena matrix` processes share a home by claiming a
 task (a cell key, or `train:<weights key>`) in the store's `claims` table before running it.
-A claim lives while its owner's heartbeat is fresh; a stale one is taken over."""
+A claim lives while its owner's heartbeat is fresh; a stale one is taken over, and so is one
+whose owner was a process of this machine that no longer runs (a killed driver's claims do not
+make the re-run wait)."""
 
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ class Claims:
                 "SELECT owner, heartbeat FROM claims WHERE task = ?", (task,)
             ).fetchone()
             if row is not None and row[0] != self.owner and now - row[1] < self.stale_s:
-                return False
+                if not _gone(row[0]):
+                    return False
             db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (task, self.owner, now))
         self.held.add(task)
         return True
@@ -71,3 +74,18 @@ class Claims:
             with immediate(self.path) as db:
                 db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
             self.held.clear()
+
+
+def _gone(owner: str) -> bool:
+    """Whether `owner` (host:pid:nonce) was a process of this machine that has ended."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False

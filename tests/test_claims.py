@@ -58,6 +58,17 @@ def test_a_live_claim_is_respected_and_a_stale_one_taken_over(tmp_path):
     assert Claims(store.path).take("cell-b")  # released when the block ended
 
 
+def test_a_claim_of_a_process_of_this_machine_that_ended_is_taken_over_at_once(tmp_path):
+    """A killed driver's claims (fresh heartbeat, but its pid gone) do not make a re-run wait."""
+    store = Store(tmp_path / "results.sqlite")
+    code = "import sys; from ecgarena.claims import Claims; assert Claims(sys.argv[1]).take('x')"
+    subprocess.run([sys.executable, "-c", code, str(store.path)], check=True)  # ends, no release
+    assert Claims(store.path).take("x")
+    foreign = Claims(store.path)
+    foreign.owner = "another-machine:1:nonce"  # pid 1 elsewhere says nothing about here
+    assert foreign.take("y") and not Claims(store.path).take("y")
+
+
 def test_the_pool_leaves_a_claimed_cell_to_its_owner_and_reads_it_back(tmp_path):
     """Another process (here a thread with its own claims) holds one cell: the pool runs the
     other, waits for the held one to be stored and returns it, storing nothing twice."""

@@ -59,9 +59,11 @@ def test_pool_gives_the_local_numbers_and_trains_each_classifier_once(tmp_path, 
 def test_matrix_executor_pool_from_the_cli(tmp_path):
     args = ["matrix", "--home", str(tmp_path), "--attacks", "fgsm", "--defenses", "none,median"]
     args += ["--param", "synthetic.n_records=300", "--epochs", "1", "--max-records", "8"]
-    out = CliRunner().invoke(app, [*args, "--executor", "pool", "--workers", "2", "--json"])
+    out = CliRunner().invoke(app, [*args, "--executor", "pool", "--devices", "cpu,cpu", "--json"])
     assert out.exit_code == 0, out.output
     cells = json.loads(out.stdout)["cells"]
     assert [c["status"] for c in cells] == ["done", "done"]
     bad = CliRunner().invoke(app, [*args, "--executor", "cluster"])
-    assert bad.exit_code == 2 and "unknown executor 'cluster' (valid: local, pool)" in bad.output
+    assert (
+        bad.exit_code == 2 and "unknown executor 'cluster' (valid: local, pool, ray)" in bad.output
+    )
