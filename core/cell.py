@@ -82,7 +82,8 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
         res.classifier(spec.source(), device) if spec.transfer else (clf, training)
     )
     pieces = [clf, source] if spec.transfer else [clf]
-    precision_notes = [w for piece in pieces for w in set_precision(piece, spec.precision)]
+    for piece in pieces:
+        set_precision(piece, spec.precision)
     timings["train_s"] = time.perf_counter() - t
 
     idx = attacked_indices(len(test), spec)
@@ -121,7 +122,6 @@ def run_cell(spec: RunSpec, res: Resources) -> CellResult:
     warnings = [f"degenerate clean model: {'; '.join(verdict['reasons'])}"] * verdict["degenerate"]
     evaluated = [data, res.eval_target(spec)] if spec.eval_dataset else [data]
     warnings += [note for d in evaluated for note in getattr(d, "notes", [])]
-    warnings += precision_notes
     warnings += [part["rebuilt"] for part in (training, stored or {}) if "rebuilt" in part]
     kind = res.host.get("defenses", spec.defense).cls.kind
     warnings += kind_warnings(kind, clf) + gradient_warnings(clf, attack, x_np, y_np, task, device)

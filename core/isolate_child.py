@@ -27,7 +27,7 @@ def main(folder: Path) -> None:
     res = Resources(get_host(), Path(request["home"]))
     device = resolve_device(spec.device)
     clf, _ = res.classifier(spec, device, cached_only=True)
-    set_precision(clf, spec.precision)  # its warning is the parent's to give
+    set_precision(clf, spec.precision)
     target = clf if request["member"] is None else clf.members[request["member"]]
     attack = res.host.create("attacks", spec.attack, spec.attack_params)
     threat = ThreatModel.model_validate(request["threat"])

@@ -162,11 +162,15 @@ class Classifier(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardize(self.preprocess(x)))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` (a subclass's own too), under autocast when `--precision` set `half`:
+        the pipeline runs in bf16/fp16, what the attack sees (logits, input grads) is fp32."""
         if self.half is None:
-            return self.net(self.standardize(self.preprocess(x)))
-        with torch.autocast(x.device.type, dtype=self.half):  # `--precision`: the pipeline
-            out = self.net(self.standardize(self.preprocess(x)))
-        return out.float()  # in bf16/fp16; what the attack sees (logits, input grads) is fp32
+            return super().__call__(x)
+        with torch.autocast(x.device.type, dtype=self.half):
+            return super().__call__(x).float()
 
     def set_standardization(self, mean: float, std: float) -> None:
         """Fit the standardisation constants (done once, from training data)."""

@@ -32,13 +32,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def set_precision(clf: Classifier, precision: str) -> list[str]:
-    """Run `clf`'s forward passes in bf16/fp16 (autocast inside `Classifier.forward`; logits,
-    input gradients and δ stay fp32) or fp32; a warning when its class has its own forward."""
-    clf.half = HALF.get(precision)
-    if precision == "fp32" or type(clf).forward is Classifier.forward:
-        return []
-    return [f"--precision {precision} not applied: {type(clf).__name__} has its own forward"]
+def set_precision(clf: Classifier, precision: str) -> None:
+    """Run the forward passes of `clf` (and of every classifier inside it, e.g. an ensemble's
+    members called on their own) in bf16/fp16 under autocast, or fp32."""
+    for m in clf.modules():
+        if isinstance(m, Classifier):
+            m.half = HALF.get(precision)
 
 
 class Resources:

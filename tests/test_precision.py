@@ -26,10 +26,33 @@ def test_fp32_is_no_autocast_and_keeps_the_old_keys():
     assert spec.key() != spec.model_copy(update={"precision": "bf16"}).key()
     clf = tiny_classifier()
     x = torch.randn(2, 2, 32, requires_grad=True)
-    assert set_precision(clf, "bf16") == [] and clf(x).dtype == torch.float32  # logits fp32
+    set_precision(clf, "bf16")
+    assert clf(x).dtype == torch.float32  # logits fp32
     clf(x).sum().backward()
     assert x.grad.dtype == torch.float32
-    assert set_precision(clf, "fp32") == [] and clf.half is None
+    set_precision(clf, "fp32")
+    assert clf.half is None
+
+
+def test_bf16_reaches_classifiers_with_their_own_forward_and_ensemble_members():
+    """Autocast wraps the call, not `Classifier.forward`: an ensemble whose forward averages
+    its members' runs them in bf16 (the members' linear layers see bf16 inputs)."""
+    from ecgarena import Classifier
+
+    class Mean(Classifier):
+        def forward(self, x):
+            return torch.stack([m(x) for m in self.net]).mean(0)
+
+    members = [tiny_classifier() for _ in range(2)]
+    clf = Mean(torch.nn.ModuleList(members))
+    seen = []
+    members[0].net.register_forward_hook(lambda m, a, out: seen.append(out.dtype))
+    x = torch.randn(2, 2, 32)
+    fp32 = clf(x)
+    set_precision(clf, "bf16")
+    bf16 = clf(x)
+    assert seen == [torch.float32, torch.bfloat16] and bf16.dtype == torch.float32
+    assert torch.allclose(bf16, fp32, atol=0.05) and not torch.equal(bf16, fp32)
 
 
 @pytest.mark.parametrize("attack", ["pgd", "universal-deepfool"])

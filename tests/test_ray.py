@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+import ray  # installed by the README's install command (the `ray` extra): never skipped
 import torch
 from ecgarena.cli import app
 from ecgarena.host import get_host
@@ -22,7 +23,6 @@ from typer.testing import CliRunner
 
 from tests.test_pool import SAME, SPEC
 
-ray = pytest.importorskip("ray", reason="Ray is installed by the README's install command")
 pytestmark = pytest.mark.xdist_group("ray")  # one local cluster, on one xdist worker
 
 CRASHING = '''
