@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from ecgarena import paths
 from ecgarena.errors import UserError
-from ecgarena.host import KINDS, get_host, options_of
+from ecgarena.host import KINDS
+from ecgarena.inventory import inventory
 from ecgarena.registry import plugin_status
 
 from . import render
-from .base import Json, app
+from .base import Home, Json, app
 
 
 @app.command()
-def plugins(json_out: Json = False) -> None:
+def plugins(home: Home = None, json_out: Json = False) -> None:
     """Installed plugins: version, what each registers, load errors, registry status."""
-    rows = plugin_status(get_host())
+    rows = plugin_status(inventory(paths.home(home)).plugins)
     if json_out:
         render.print_json(rows)
         return
@@ -41,22 +43,13 @@ def plugins(json_out: Json = False) -> None:
 @app.command("list")
 def list_(
     kind: Annotated[str, typer.Argument(help="attacks | defenses | models | datasets")],
+    home: Home = None,
     json_out: Json = False,
 ) -> None:
     """What is registered of one kind, with its plugin and options."""
     if kind not in KINDS:
         raise UserError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})")
-    host = get_host()
-    rows = [
-        {
-            "name": e.name,
-            "plugin": e.plugin,
-            **({"kind": e.cls.kind} if kind == "defenses" else {}),
-            "options": options_of(e.cls),
-            "doc": (e.cls.__doc__ or "").strip().splitlines()[0] if e.cls.__doc__ else "",
-        }
-        for e in (host.entries[kind][n] for n in host.names(kind))
-    ]
+    rows = inventory(paths.home(home)).entries[kind]
     if json_out:
         render.print_json(rows)
         return

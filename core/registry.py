@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UserError
-from .host import Host
+from .host import PluginRecord
 from .specs import describe_validation_error
 
 SOURCE_TREE = Path(__file__).resolve().parent.parent / "registry.toml"
@@ -59,12 +59,13 @@ def load_registry(path: Traversable = REGISTRY) -> Registry | None:
         raise UserError(f"{path}: {detail}") from None
 
 
-def plugin_status(host: Host, path: Traversable = REGISTRY) -> list[dict]:
-    """Installed plugins with registry status, then registry entries not installed."""
+def plugin_status(plugins: dict[str, PluginRecord], path: Traversable = REGISTRY) -> list[dict]:
+    """Installed plugins (their records, by name) with registry status, then registry entries
+    not installed."""
     registry = load_registry(path)
     known = {e.name: e for e in registry.plugin} if registry else {}
     rows = []
-    for name, rec in host.plugins.items():
+    for name, rec in plugins.items():
         status = "core" if name == "ecgarena" else ("known" if name in known else "unknown")
         rows.append(
             {
@@ -77,7 +78,7 @@ def plugin_status(host: Host, path: Traversable = REGISTRY) -> list[dict]:
             }
         )
     for name, entry in known.items():
-        if name not in host.plugins:
+        if name not in plugins:
             rows.append(
                 {
                     "name": name,

@@ -99,7 +99,7 @@ def test_status_lists_registry_entries_that_are_not_installed(tmp_path):
         '[[plugin]]\nname = "future"\ndistribution = "ecgarena-future"\nkinds = ["attacks"]\n'
         'provides = ["future-attack"]\npaper = "a paper"\nstatus = "planned"\n'
     )
-    rows = {r["name"]: r for r in plugin_status(Host(builtins=True), path)}
+    rows = {r["name"]: r for r in plugin_status(Host(builtins=True).plugins, path)}
     assert rows["future"]["registry"] == "planned, not installed"
     assert rows["future"]["registers"] == {"attacks": ["future-attack"]}
     assert rows["ecgarena"]["registry"] == "core"

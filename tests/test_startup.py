@@ -1,8 +1,10 @@
 """Commands a user waits on import neither torch nor plugins they do not need: `--help`,
-`results` and `data --help` run without torch (lazy names in `ecgarena`, lazy CLI imports)."""
+`results` and `data --help` run without torch (lazy names in `ecgarena`, lazy CLI imports);
+`plugins` and `list` read the home's verified inventory once the plugins were loaded once."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -51,3 +53,42 @@ def test_a_public_name_that_is_also_a_submodule_stays_the_function():
         "assert inspect.isfunction(ecgarena.progress), ecgarena.progress"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def probe(*argv: str) -> list[str]:
+    """The heavy modules a fresh CLI process imported for `argv`."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True
+    )
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_plugins_and_list_load_plugins_only_when_the_inventory_no_longer_holds(tmp_path):
+    home = ["--home", str(tmp_path)]
+    assert "torch" in probe("plugins", *home)  # first time: plugins load, the inventory is written
+    assert probe("plugins", *home) == probe("list", "attacks", *home) == []
+    cache = tmp_path / "cache" / "inventory.json"
+    cache.write_text(cache.read_text().replace('"pgd"', '"pgdx"'))  # its digest no longer checks
+    assert "torch" in probe("list", "attacks", *home)
+    assert '"pgdx"' not in cache.read_text() and probe("list", "attacks", *home) == []
+
+
+def test_the_inventory_follows_plugin_selection_and_source_changes(tmp_path, monkeypatch):
+    from ecgarena.inventory import fingerprint
+
+    before = fingerprint()
+    monkeypatch.setenv("ECGARENA_DISABLE_PLUGINS", "sap")
+    assert fingerprint() != before
+    monkeypatch.delenv("ECGARENA_DISABLE_PLUGINS")
+    assert fingerprint() == before
+    root = tmp_path / "site"
+    (root / "ecgarena_extra-0.1.dist-info").mkdir(parents=True)
+    (root / "ecgarena_extra.py").write_text("X = 1\n")
+    info = root / "ecgarena_extra-0.1.dist-info"
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ecgarena-extra\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ecgarena]\nextra = ecgarena_extra\n")
+    monkeypatch.syspath_prepend(str(root))
+    installed = fingerprint()
+    assert installed != before  # a new plugin distribution
+    (root / "ecgarena_extra.py").write_text("X = 22\n")  # its source edited (size changes)
+    assert fingerprint() != installed
