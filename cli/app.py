@@ -1,9 +1,9 @@
 """The `ecgarena` command line: thin parsing on top of the core, rendering with rich. The
-commands live in `cells`, `stored` and `inventory`; importing them registers them on `app`."""
+commands live in `cells`, `stored`, `report` and `inventory`; importing them registers them on `app`."""
 
 from __future__ import annotations
 
-from . import cells, inventory, stored  # noqa: F401 (registers the commands)
+from . import cells, inventory, report, stored  # noqa: F401 (registers the commands)
 from .base import app
 from .data import data_app
 

@@ -98,12 +98,13 @@ def run_result(result: CellResult) -> None:
     if tg.get("top_class"):
         verb = "gained" if "gained" in tg else "moved to"
         table.add_row(
-            "changed records",
+            "records whose prediction changed",
             "",
-            f"{tg['n_changed']}: {tg['top_share']:.0%} {verb} {tg['top_class']}",
+            f"{tg['n_changed']} of {result.adversarial.n}; "
+            f"{tg['top_share']:.0%} of those {verb} {tg['top_class']}",
         )
     if pert:
-        table.add_row(f"energy > {pert.cutoff_hz:g} Hz", "", f"{pert.energy_above_cutoff:.2%}")
+        table.add_row(f"δ energy > {cutoff_label(result)}", "", f"{pert.energy_above_cutoff:.2%}")
     show(table)
     if trivial:
         show(
@@ -298,3 +299,15 @@ def pivot_table(
     for b in body:
         table.add_row(*b)
     show(table)
+
+
+def cutoff_label(result: CellResult) -> str:
+    """The frequency the δ-energy share is measured above, named as the audit names it: a
+    band-limited threat's band edge (the audit allows its margin above it), else the fixed
+    reporting cut-off."""
+    from ecgarena.contract import BAND_MARGIN_HZ
+
+    cutoff = result.perturbation.cutoff_hz if result.perturbation else 0.0
+    if (result.threat or {}).get("band_hz"):
+        return f"{cutoff:g} Hz band edge (audit: > {cutoff + BAND_MARGIN_HZ:g} Hz)"
+    return f"{cutoff:g} Hz (reporting cut-off; no band limit)"

@@ -131,9 +131,9 @@ def plot(
         raise UserError(f"no stored result matches {shown or 'anything'}; run a cell first")
     target = out or Path(f"ecgarena-{kind}.png")
     if kind == "sweep":
-        path = plots.sweep(rows, target)
+        fig = plots.sweep(rows)
     elif kind == "overlay":
-        path = plots.overlay(rows[-1], target, record)
+        fig = plots.overlay(rows[-1], record)
     else:
-        path = getattr(plots, kind)(rows[-1], target)
-    console.print(f"wrote {path}")
+        fig = getattr(plots, kind)(rows[-1])
+    console.print(f"wrote {plots.save(fig, target)}")

@@ -73,7 +73,9 @@ _MODULE_OF: dict[str, str] = {  # public name -> the private module that defines
     "to_tensor": "training",
     "validation_score": "training",
     # Signal processing along time (mV in, mV out)
+    "bandpass": "filters",
     "gaussian_kernel": "filters",
+    "highpass": "filters",
     "lowpass": "filters",
     "samples": "filters",
     "smooth": "filters",

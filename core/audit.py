@@ -40,14 +40,30 @@ class AuditReport:
         return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
 
     @classmethod
-    def merge(cls, reports: list[AuditReport]) -> AuditReport:
-        """One report over several batches: a check holds only if it held in every batch."""
-        merged: dict[str, Check] = {}
-        for report in reports:
+    def merge(cls, reports: list[AuditReport], sizes: list[int] | None = None) -> AuditReport:
+        """One report over several batches (`sizes`: records in each): a check holds only if
+        it held in every batch; its detail gives the totals and the first failing batch."""
+        if len(reports) == 1:
+            return reports[0]
+        sizes = sizes or [0] * len(reports)
+        total = f"{sum(sizes)} records" if sum(sizes) else "records"
+        by_name: dict[str, list[tuple[int, Check]]] = {}
+        for i, report in enumerate(reports):
             for c in report.checks:
-                if c.name not in merged or (merged[c.name].passed and not c.passed):
-                    merged[c.name] = c
-        return cls(list(merged.values()))
+                by_name.setdefault(c.name, []).append((i, c))
+        merged = []
+        for name, seen in by_name.items():
+            failing = [(i, c) for i, c in seen if not c.passed]
+            if failing:
+                i, c = failing[0]
+                detail = (
+                    f"failed in {len(failing)} of {len(seen)} batches ({total}); first, batch "
+                    f"{i + 1} of {sizes[i] or '?'} records: {c.detail}"
+                )
+            else:
+                detail = f"held in all {len(seen)} batches ({total}); batch 1: {seen[0][1].detail}"
+            merged.append(Check(name, not failing, detail))
+        return cls(merged)
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "checks": [asdict(c) for c in self.checks]}

@@ -83,7 +83,8 @@ def craft_batches(
             reports.append(done.attack_report)
             deltas.append(np.broadcast_to(done.delta.float().cpu().numpy(), x.shape))
     delta = np.concatenate(deltas).astype(np.float32, copy=False) if deltas else np.zeros_like(x_np)
-    return Crafted(delta, AuditReport.merge(audits), merged_report(attack, reports))
+    sizes = [len(d) for d in deltas]
+    return Crafted(delta, AuditReport.merge(audits, sizes), merged_report(attack, reports))
 
 
 def audit_stored(

@@ -1,12 +1,12 @@
 """The plugin author kit (`pip install 'ecgarena[testing]'`): hypothesis strategies, toy
-fixtures and a conformance check that runs an attack through the engine's own path: the
-core's default budget and contract, `run_audited`, the attack's report merge rule."""
+fixtures and conformance checks. `check_attack` runs an attack through the engine's own path
+(the core's default budget and contract, `run_audited`, the attack's report merge rule);
+`check_defense` and `check_dataset` (in `testing_defense` / `testing_dataset`, re-exported
+here) check what a defense's classifier and a dataset's splits do against what they claim."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,33 @@ from .attack_call import merged_report, run_audited
 from .audit import AuditReport
 from .cell import DEFAULT_EPS_MV
 from .contract import build_contract
-from .protocols import AttackContext, Classifier, DatasetInfo, FitContext, Split
-from .specs import ThreatModel, TrainSpec
+from .protocols import AttackContext, Classifier, DatasetInfo, Split
+from .specs import ThreatModel
+from .testing_dataset import MAX_MEDIAN_ABS_MV, MIN_PEAK_MV, DatasetChecked, check_dataset
+from .testing_defense import (
+    DefenseChecked,
+    TinyNet,
+    check_defense,
+    tiny_classifier,
+    toy_fit_context,
+)
+
+__all__ = [
+    "MAX_MEDIAN_ABS_MV",
+    "MIN_PEAK_MV",
+    "Checked",
+    "DatasetChecked",
+    "DefenseChecked",
+    "TinyNet",
+    "budgets",
+    "check_attack",
+    "check_dataset",
+    "check_defense",
+    "signals",
+    "threat_models",
+    "tiny_classifier",
+    "toy_fit_context",
+]
 
 
 def budgets(n_leads: int, max_mv: float = 1.0) -> st.SearchStrategy[float | list[float]]:
@@ -48,52 +73,6 @@ def signals(batch: int = 4, leads: int = 2, time: int = 64) -> st.SearchStrategy
             .clip(-5, 5)
             .astype(np.float32)
         )
-    )
-
-
-class TinyNet(nn.Module):
-    """A minimal differentiable classifier for conformance tests."""
-
-    def __init__(self, leads: int, n_classes: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(leads, 8, 5, padding=2)
-        self.bn = nn.BatchNorm1d(8)
-        self.head = nn.Linear(8, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.bn(self.conv(x))).mean(-1))
-
-
-def tiny_classifier(leads: int = 2, n_classes: int = 3, seed: int = 0) -> Classifier:
-    """A `TinyNet` classifier in eval mode, its weights from `torch.manual_seed(seed)`."""
-    torch.manual_seed(seed)
-    return Classifier(TinyNet(leads, n_classes)).eval()
-
-
-def toy_fit_context(
-    n: int = 48,
-    time: int = 32,
-    build_net: Callable[[], nn.Module] | None = None,
-    epochs: int = 2,
-    batch_size: int = 16,
-    cache_dir: Path | None = None,
-    seed: int = 0,
-) -> FitContext:
-    """A 2-lead, 2-class FitContext (class = sign of lead I's mean) for quick defense tests;
-    the default net is a linear layer over the flattened record."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 0.3, (n, 2, time)).astype(np.float32)
-    y = (x[:, 0].mean(axis=1) > 0).astype(np.int64)
-    info = DatasetInfo("toy", "multiclass", ("a", "b"), ("I", "II"), 100.0, time)
-    return FitContext(
-        info,
-        Split(x, y, []),
-        Split(x, y, []),
-        build_net or (lambda: nn.Sequential(nn.Flatten(), nn.Linear(2 * time, 2))),
-        TrainSpec(epochs=epochs, batch_size=batch_size),
-        torch.device("cpu"),
-        seed,
-        cache_dir=cache_dir,
     )
 
 

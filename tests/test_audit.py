@@ -118,6 +118,13 @@ def test_universality():
 def test_merge_keeps_worst():
     threat = ThreatModel(budget_mv=0.1)
     ok, bad = run_audit(torch.zeros_like(X), threat), run_audit(torch.ones_like(X), threat)
-    merged = AuditReport.merge([ok, bad, ok])
+    merged = AuditReport.merge([ok, bad, ok], [128, 128, 44])
     assert not merged.passed and failed(merged) == {"budget"}
-    assert AuditReport.merge([ok, ok]).passed
+    budget = next(c.detail for c in merged.checks if c.name == "budget")
+    assert budget.startswith(
+        "failed in 1 of 3 batches (300 records); first, batch 2 of 128 records"
+    )
+    both = AuditReport.merge([ok, ok], [128, 72])
+    assert both.passed and all(
+        "held in all 2 batches (200 records)" in c.detail for c in both.checks
+    )
