@@ -24,9 +24,32 @@ def one_line_error(message: str) -> None:
     console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
 
 
+def plain_flags(command: Any, ctx: typer.Context) -> None:
+    """Flags (and `--help`) take no value: no type column in the help (Typer shows `<bool>`);
+    sub-groups likewise."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_flags(sub, ctx)
+
+
 class ArenaGroup(TyperGroup):
     """Turns user errors and bad flags into one red line and exit code 2, never a traceback
     or a usage box."""
+
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""  # a flag: no `<bool>` in the help
+        return option
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
+        """A sub-command, its flags shown without a `<bool>` type in its help."""
+        command = super().get_command(ctx, name)
+        if command is not None:
+            plain_flags(command, ctx)
+        return command
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

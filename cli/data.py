@@ -26,7 +26,9 @@ def info(
     ] = None,
     opt: Annotated[list[str] | None, typer.Option(help="KEY=VALUE dataset option")] = None,
     home: Annotated[Path | None, typer.Option(help="state folder (cache)")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print one JSON object on stdout")
+    ] = False,
 ) -> None:
     """Decode (or read from cache) a dataset and print what was found."""
     options = {
@@ -59,7 +61,7 @@ def download_(
     name: Annotated[str, typer.Argument(help=f"one of {', '.join(SOURCES)}")],
     dest: Annotated[Path, typer.Option(help="folder to download into")],
     base_url: Annotated[str | None, typer.Option(help="mirror URL instead of PhysioNet")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=32)] = 4,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="parallel downloads")] = 4,
 ) -> None:
     """Fetch a PhysioNet release, verify SHA256SUMS, resume interrupted files."""
     with progress() as bar:
