@@ -81,7 +81,10 @@ def _check(dataset: Any) -> DatasetChecked:
         len(info.leads) >= 1 and len(set(info.leads)) == len(info.leads),
         f"info.leads {info.leads} must be distinct names, at least one",
     )
-    require(info.fs > 0 and info.n_samples > 0, f"info.fs {info.fs} and n_samples must be > 0")
+    require(
+        info.fs > 0 and info.n_samples > 0,
+        f"info.fs {info.fs:g} Hz and info.n_samples {info.n_samples} must both be > 0",
+    )
     shape = (len(info.leads), info.n_samples)
     sizes, medians, peaks, digests = {}, {}, {}, {}
     for name in SPLITS:

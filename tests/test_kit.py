@@ -178,6 +178,52 @@ class InPlace(torch.nn.Module):
         return x.abs_()
 
 
+class Infinite(torch.nn.Module):
+    """Overflows: infinite signals, non-finite logits."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.inf
+
+
+class NanBackward(torch.autograd.Function):
+    """The identity forward with a NaN gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * torch.nan
+
+
+class FailingBackward(NanBackward):
+    """The identity forward whose backward raises."""
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("no backward\nhere")
+
+
+class Through(torch.nn.Module):
+    """Applies an autograd Function."""
+
+    def __init__(self, function: type[torch.autograd.Function]) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function.apply(x)
+
+
+class Waking(torch.nn.Module):
+    """Switches itself to train mode on every call."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.train()
+        return x
+
+
 class ToDouble(torch.nn.Module):
     """Hands float64 logits back."""
 
@@ -269,6 +315,54 @@ class Double(Untrained):
         return ToDouble(ctx.build_net())
 
 
+class Overflowing(Untrained):
+    name: ClassVar[str] = "overflowing"
+
+    def preprocess(self) -> torch.nn.Module:
+        return Infinite()
+
+
+class NanGradient(ToyDefense):
+    name: ClassVar[str] = "nan-gradient"
+
+    def preprocess(self) -> torch.nn.Module:
+        return Through(NanBackward)
+
+
+class NoBackward(ToyDefense):
+    name: ClassVar[str] = "no-backward"
+
+    def preprocess(self) -> torch.nn.Module:
+        return Through(FailingBackward)
+
+    def train(self, classifier: ecgarena.Classifier, ctx: ecgarena.FitContext) -> dict[str, Any]:
+        classifier.preprocess = torch.nn.Identity()  # trains without it, then puts it back
+        summary = ecgarena.fit_classifier(classifier, ctx)
+        classifier.preprocess = self.preprocess().eval()
+        return summary
+
+
+class WakesUp(ToyDefense):
+    name: ClassVar[str] = "wakes-up"
+
+    def preprocess(self) -> torch.nn.Module:
+        return Waking()
+
+    def train(self, classifier: ecgarena.Classifier, ctx: ecgarena.FitContext) -> dict[str, Any]:
+        summary = ecgarena.fit_classifier(classifier, ctx)
+        classifier.eval()
+        return summary
+
+
+class UntypedInfo(ToyDefense):
+    name: ClassVar[str] = "untyped-info"
+
+    def build(self, ctx: ecgarena.FitContext) -> ecgarena.Classifier:
+        clf = super().build(ctx)
+        clf.info = {"deterministic": True}  # type: ignore[assignment]
+        return clf
+
+
 class NotAClassifier(ToyDefense):
     name: ClassVar[str] = "bare-net"
 
@@ -311,6 +405,11 @@ class ScalesTheData(ToyDefense):
         (WrongWidth, r"logits of shape \(4, 4\), expected \(batch, n_classes\) = \(4, 3\)"),
         (Double, "logits are torch.float64, not torch.float32"),
         (NotAClassifier, "build returned TinyNet, not an ecgarena.Classifier"),
+        (UntypedInfo, "classifier.info is dict, not an ecgarena.ClassifierInfo"),
+        (Overflowing, r"non-finite logits \(NaN or inf\)"),
+        (NanGradient, "the input gradient is not finite"),
+        (NoBackward, "info.differentiable is True but backward failed: .*no backward here"),
+        (WakesUp, "calling the classifier left preprocess in train mode"),
         (LeftTraining, "train left <classifier>, preprocess, standardize in train mode"),
         (NoSummary, "train returned NoneType, not a dict"),
         (ScalesTheData, "train changed the training records in place"),
@@ -456,6 +555,7 @@ def test_check_dataset_accepts_well_formed_arrays(records: tuple[np.ndarray, np.
 
 
 def _overlap(ds: ArrayDataset) -> ArrayDataset:
+    """Put a copy of train record 7 into test."""
     test = ds.splits["test"]
     x = np.concatenate([test.x[:4], ds.splits["train"].x[7:8]])
     ds.splits["test"] = ecgarena.Split(x, test.y, [*test.ids[:4], "copy"])
@@ -463,7 +563,10 @@ def _overlap(ds: ArrayDataset) -> ArrayDataset:
 
 
 def _replace(split: str, **fields: Any) -> Callable[[ArrayDataset], ArrayDataset]:
+    """An edit replacing `fields` of one split."""
+
     def edit(ds: ArrayDataset) -> ArrayDataset:
+        """Replace the split's fields."""
         ds.splits[split] = dataclasses.replace(ds.splits[split], **fields)
         return ds
 
@@ -471,14 +574,24 @@ def _replace(split: str, **fields: Any) -> Callable[[ArrayDataset], ArrayDataset
 
 
 def _info(**fields: Any) -> Callable[[ArrayDataset], ArrayDataset]:
+    """An edit replacing `fields` of the dataset's info."""
+
     def edit(ds: ArrayDataset) -> ArrayDataset:
+        """Replace the info's fields."""
         ds.info = dataclasses.replace(ds.info, **fields)
         return ds
 
     return edit
 
 
+def _tuple_split(ds: ArrayDataset) -> ArrayDataset:
+    """`test` loads as a bare (x, y) tuple instead of a Split."""
+    ds.splits["test"] = (ds.splits["test"].x, ds.splits["test"].y)  # type: ignore[assignment]
+    return ds
+
+
 def _describe_nothing(ds: ArrayDataset) -> ArrayDataset:
+    """`describe()` returns an empty dict."""
     ds.describe = dict  # type: ignore[method-assign]
     return ds
 
@@ -507,6 +620,12 @@ def _describe_nothing(ds: ArrayDataset) -> ArrayDataset:
         ),
         (np.copy, _info(task="regression"), "info.task 'regression' is not one of"),
         (np.copy, _describe_nothing, r"describe\(\) returned \{\}, not a non-empty dict or str"),
+        (np.copy, _info(leads=("I",) * 12), "info.leads .* must be distinct names"),
+        (np.copy, _info(fs=0.0), "info.fs 0 Hz and info.n_samples 200 must both be > 0"),
+        (np.copy, _info(classes=()), r"info.classes \(\) has fewer than 1"),
+        (lambda x: x[:0] if len(x) == 5 else x, None, "split 'val' is empty"),
+        (np.copy, _tuple_split, "load\\('test'\\) returned tuple"),
+        (np.copy, _replace("val", y=np.zeros((4, 5))), "split 'val' has 4 labels for 5 records"),
     ],
 )
 def test_check_dataset_names_the_dataset_and_the_broken_rule(

@@ -149,6 +149,7 @@ class DNA(Options):
         )
         mi = mutual_information(member_probabilities(member_logits, task))
         ensemble = predict_logits(classifier, ctx.val.x, ctx.device)
+        classifier.eval()  # handed back in eval mode, wrapper included (the members already are)
         return {
             "variant": self.variant,
             "decorrelate_weight": lam if self.decorrelates else 0.0,
