@@ -161,3 +161,15 @@ def test_every_ecgarena_command_of_the_examples_succeeds(examples):
             [sys.executable, "-c", RUN, *argv], env=env, capture_output=True, text=True
         )
         assert out.returncode == 0, f"`{command}`: {out.stderr[-2000:]}"
+
+
+def test_the_readmes_run_toml_is_the_shipped_file():
+    from ecgarena.specs import RunSpec
+
+    readme = blocks((ROOT / "README.md").read_text())
+    shown = next(b for b in readme if b.lang == "toml" and b.label == "recipes/run.toml")
+    shipped = (ROOT / "recipes" / "run.toml").read_text()
+    assert shown.code.strip() in shipped
+    import tomllib
+
+    RunSpec.model_validate(tomllib.loads(shipped))
