@@ -103,7 +103,8 @@ def test_deepfool_linf_step_for_a_linear_classifier(seed, n_classes):
     found = deepfool(clf, x, "multiclass", "linf", 0.02)
     assert int(found.iterations) == 1 and bool(found.fooled)
     r = found.r.double()
-    assert float(r.abs().max()) == pytest.approx(1.02 * dists[nearest], rel=1e-3)
+    step = (gaps[nearest] + 1e-4) / float((w[nearest] - w[k]).abs().sum())  # the reference's
+    assert float(r.abs().max()) == pytest.approx(1.02 * step, rel=1e-3)
     assert torch.allclose(r.abs(), r.abs().max().expand_as(r))  # a pure sign step
     with torch.no_grad():
         assert int(clf(x + found.r).argmax()) != k
@@ -123,7 +124,9 @@ def test_deepfool_multilabel_flips_the_nearest_label(seed, n_labels):
     assert torch.all((before != after).any(1))
     assert torch.all(found.fooled)
     norms = found.r.double().flatten(1).norm(dim=1)
-    assert torch.allclose(norms, 1.02 * dists.min(1).values, rtol=1e-3)
+    nearest = dists.argmin(1, keepdim=True)  # the step is (|h| + 1e-4) / ‖w‖ (the reference's)
+    step = (z.abs().gather(1, nearest) + 1e-4).squeeze(1) / w.norm(dim=1)[nearest.squeeze(1)]
+    assert torch.allclose(norms, 1.02 * step, rtol=1e-3)
 
 
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
