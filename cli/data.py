@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from ecgarena import paths
 from ecgarena.download import SOURCES, download
-from ecgarena.host import get_host
+from ecgarena.inventory import host_for
 from ecgarena.progress import progress
 from rich.table import Table
 
@@ -36,7 +36,7 @@ def info(
         "data_dir": data_dir,
         "cache_dir": paths.home(home) / "cache",
     }
-    dataset = get_host().create("datasets", name, options)
+    dataset = host_for(paths.home(home), "datasets", name).create("datasets", name, options)
     described = dataset.describe()
     notes = list(getattr(dataset, "notes", []))
     if json_out:

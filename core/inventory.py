@@ -103,3 +103,14 @@ def inventory(home: Path) -> Inventory:
     tmp.write_text(json.dumps({"fingerprint": expected, "sha256": _digest(body), "body": body}))
     os.replace(tmp, path)
     return fresh
+
+
+def host_for(home: Path, kind: str, name: str) -> Host:
+    """A host able to create `name` of `kind`, loading no plugin when the inventory says the
+    core itself registers it and no plugin claims the name too; else every plugin."""
+    from .host import CORE, get_host
+
+    inv = inventory(home)
+    owner = next((e["plugin"] for e in inv.entries.get(kind, []) if e["name"] == name), None)
+    contested = any(f"{name!r}" in err for r in inv.plugins.values() for err in r.errors)
+    return Host(eps=[]) if owner == CORE and not contested else get_host()

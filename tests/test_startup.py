@@ -92,3 +92,20 @@ def test_the_inventory_follows_plugin_selection_and_source_changes(tmp_path, mon
     assert installed != before  # a new plugin distribution
     (root / "ecgarena_extra.py").write_text("X = 22\n")  # its source edited (size changes)
     assert fingerprint() != installed
+
+
+def test_data_info_of_a_core_dataset_loads_no_plugin(tmp_path):
+    code = (
+        "import sys; from typer.testing import CliRunner; from ecgarena.cli import app; "
+        "args = ['data', 'info', 'synthetic', '--opt', 'n_records=300', '--home', sys.argv[1]]; "
+        "assert CliRunner().invoke(app, ['plugins', '--home', sys.argv[1]]).exit_code == 0; "
+        "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith('ecgarena_')]; "
+        "import ecgarena.host as h; h.get_host.cache_clear(); "
+        "out = CliRunner().invoke(app, args); assert out.exit_code == 0, out.output; "
+        "print(sorted(m for m in sys.modules if m.startswith('ecgarena_') and 'finder' not in m))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
