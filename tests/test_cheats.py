@@ -14,6 +14,8 @@ from ecgarena.cli import app
 from ecgarena.host import get_host
 from typer.testing import CliRunner
 
+from tests.dists import install
+
 SMALL = ["--dataset-opt", "n_records=300", "--epochs", "2", "--max-records", "40"]
 MATRIX_SMALL = ["--param", "synthetic.n_records=300", "--epochs", "2", "--max-records", "40"]
 
@@ -108,11 +110,12 @@ def ecgarena_register_attacks(register):
 def hostile(tmp_path_factory):
     """Install the hostile plugin as a distribution on a path the child processes see too."""
     root = tmp_path_factory.mktemp("site")
-    (root / "ecgarena_hostile.py").write_text(textwrap.dedent(HOSTILE))
-    info = root / "ecgarena_hostile-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ecgarena-hostile\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[ecgarena]\nhostile = ecgarena_hostile\n")
+    install(
+        root,
+        "ecgarena-hostile",
+        {"hostile": "ecgarena_hostile"},
+        {"ecgarena_hostile": textwrap.dedent(HOSTILE)},
+    )
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "ECGARENA_PLUGINS")}
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), saved["PYTHONPATH"]]))
     os.environ["ECGARENA_PLUGINS"] = "basic-models,basic-attacks,basic-defenses,hostile"

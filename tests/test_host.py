@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from ecgarena.cli import app
 from ecgarena.errors import PluginError, UserError
 from ecgarena.host import Host, get_host
 from typer.testing import CliRunner
+
+from tests.dists import install
 
 from . import test_hooks
 from .test_hooks import plugin, write
@@ -74,18 +75,6 @@ def test_allow_and_block_lists_by_entry_point_name(plugin_dir, monkeypatch):
     monkeypatch.delenv("ECGARENA_PLUGINS")
     monkeypatch.setenv("ECGARENA_DISABLE_PLUGINS", "p2")
     assert Host(eps, builtins=False).names("models") == ["n0", "n1"]
-
-
-def install(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """A real installed distribution `dist` under `root` (on sys.path): its modules, and a
-    dist-info with METADATA and the `ecgarena` entry points."""
-    for module, text in modules.items():
-        (root / f"{module}.py").write_text(text)
-    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[ecgarena]\n{lines}")
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ each classifier trained once (by its train task), the driver alone storing every
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,25 +37,29 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_pool_gives_the_local_numbers_and_trains_each_classifier_once(tmp_path, one_thread):
+def check_executor(run: Callable[..., list], tmp_path: Path) -> None:
+    """`run(work, res, store, on_cell)` gives local's numbers for SPEC, trains each classifier
+    once (by its train task), stores one row per cell (its driver) and resumes running nothing."""
     local_res = Resources(get_host(), tmp_path / "local")
     local = run_local(plan(SPEC, local_res), local_res, Store(tmp_path / "local" / "r.db"))
-    pool_res = Resources(get_host(), tmp_path / "pool")
-    store = Store(tmp_path / "pool" / "r.db")
+    res = Resources(get_host(), tmp_path / "other")
+    store = Store(tmp_path / "other" / "r.db")
     seen = []
-    pooled = run_pool(
-        plan(SPEC, pool_res), pool_res, store, 2, 1, on_cell=lambda t, r: seen.append(r is None)
-    )
-    assert [r.status for r in pooled] == ["done"] * 4
-    assert [r.key for r in pooled] == [r.key for r in local]
-    for a, b in zip(local, pooled, strict=True):
+    results = run(plan(SPEC, res), res, store, lambda t, r: seen.append(r is None))
+    assert [r.status for r in results] == ["done"] * 4
+    assert [r.key for r in results] == [r.key for r in local]
+    for a, b in zip(local, results, strict=True):
         assert {k: getattr(a, k) for k in SAME} == {k: getattr(b, k) for k in SAME}, a.spec
     # cells start only once their train task finished, so they load (never train) weights
-    assert len(list((tmp_path / "pool" / "weights").glob("*.safetensors"))) == 2
+    assert len(list((tmp_path / "other" / "weights").glob("*.safetensors"))) == 2
     assert seen.count(True) == seen.count(False) == 4
     assert len(store.results(True)) == 4  # one row per cell, written by the driver
-    again = run_pool(plan(SPEC, pool_res), pool_res, store, 2, 1)  # resumes: nothing runs
+    again = run(plan(SPEC, res), res, store, None)  # resumes: nothing runs
     assert [r.status for r in again] == ["skipped"] * 4 and len(store.results(True)) == 4
+
+
+def test_pool_gives_the_local_numbers_and_trains_each_classifier_once(tmp_path, one_thread):
+    check_executor(lambda w, r, s, on: run_pool(w, r, s, 2, 1, on_cell=on), tmp_path)
 
 
 def test_matrix_executor_pool_from_the_cli(tmp_path):

@@ -12,16 +12,16 @@ import textwrap
 
 import pytest
 import ray  # installed by the README's install command (the `ray` extra): never skipped
-import torch
 from ecgarena.cli import app
 from ecgarena.host import get_host
-from ecgarena.matrix import plan, run_local
+from ecgarena.matrix import plan
 from ecgarena.resources import Resources
 from ecgarena.specs import MatrixSpec, TrainSpec
 from ecgarena.store import Store
 from typer.testing import CliRunner
 
-from tests.test_pool import SAME, SPEC
+from tests.dists import install
+from tests.test_pool import SPEC, check_executor, one_thread  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local cluster, on one xdist worker
 
@@ -62,11 +62,12 @@ def ecgarena_register_attacks(register):
 def cluster(tmp_path_factory):
     """A real local Ray cluster whose workers also see an installed `crash` attack plugin."""
     root = tmp_path_factory.mktemp("site")
-    (root / "ecgarena_crash.py").write_text(textwrap.dedent(CRASHING))
-    info = root / "ecgarena_crash-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ecgarena-crash\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[ecgarena]\ncrash = ecgarena_crash\n")
+    install(
+        root,
+        "ecgarena-crash",
+        {"crash": "ecgarena_crash"},
+        {"ecgarena_crash": textwrap.dedent(CRASHING)},
+    )
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "ECGARENA_PLUGINS")}
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), saved["PYTHONPATH"]]))
     os.environ["ECGARENA_PLUGINS"] += ",crash"
@@ -82,32 +83,13 @@ def cluster(tmp_path_factory):
     get_host.cache_clear()
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # each task's count (2 CPUs / 2 workers): CPU numbers depend on it
-    yield
-    torch.set_num_threads(before)
-
-
-def test_ray_gives_the_local_numbers_and_trains_each_classifier_once(cluster, tmp_path, one_thread):
+@pytest.mark.usefixtures(
+    "one_thread"
+)  # each task's count (2 CPUs / 2 workers): numbers depend on it
+def test_ray_gives_the_local_numbers_and_trains_each_classifier_once(cluster, tmp_path):
     from ecgarena.ray_executor import run_ray
 
-    local_res = Resources(get_host(), tmp_path / "local")
-    local = run_local(plan(SPEC, local_res), local_res, Store(tmp_path / "local" / "r.db"))
-    res = Resources(get_host(), tmp_path / "ray")
-    store = Store(tmp_path / "ray" / "r.db")
-    seen = []
-    on_ray = run_ray(plan(SPEC, res), res, store, 2, on_cell=lambda t, r: seen.append(r is None))
-    assert [r.status for r in on_ray] == ["done"] * 4
-    assert [r.key for r in on_ray] == [r.key for r in local]
-    for a, b in zip(local, on_ray, strict=True):
-        assert {k: getattr(a, k) for k in SAME} == {k: getattr(b, k) for k in SAME}, a.spec
-    assert len(list((tmp_path / "ray" / "weights").glob("*.safetensors"))) == 2
-    assert seen.count(True) == seen.count(False) == 4
-    assert len(store.results(True)) == 4  # one row per cell, written by the driver
-    again = run_ray(plan(SPEC, res), res, store, 2)  # resumes: nothing runs
-    assert [r.status for r in again] == ["skipped"] * 4 and len(store.results(True)) == 4
+    check_executor(lambda w, r, s, on: run_ray(w, r, s, 2, on_cell=on), tmp_path)
 
 
 def test_a_cell_task_installs_the_weights_it_is_given_in_its_own_home(cluster, tmp_path):

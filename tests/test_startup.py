@@ -76,17 +76,16 @@ def test_plugins_and_list_load_plugins_only_when_the_inventory_no_longer_holds(t
 def test_the_inventory_follows_plugin_selection_and_source_changes(tmp_path, monkeypatch):
     from ecgarena.inventory import fingerprint
 
+    from tests.dists import install
+
     before = fingerprint()
     monkeypatch.setenv("ECGARENA_DISABLE_PLUGINS", "sap")
     assert fingerprint() != before
     monkeypatch.delenv("ECGARENA_DISABLE_PLUGINS")
     assert fingerprint() == before
     root = tmp_path / "site"
-    (root / "ecgarena_extra-0.1.dist-info").mkdir(parents=True)
-    (root / "ecgarena_extra.py").write_text("X = 1\n")
-    info = root / "ecgarena_extra-0.1.dist-info"
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ecgarena-extra\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[ecgarena]\nextra = ecgarena_extra\n")
+    root.mkdir()
+    install(root, "ecgarena-extra", {"extra": "ecgarena_extra"}, {"ecgarena_extra": "X = 1\n"})
     monkeypatch.syspath_prepend(str(root))
     installed = fingerprint()
     assert installed != before  # a new plugin distribution
