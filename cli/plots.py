@@ -19,9 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ecgarena.artifacts import ArtifactError, read_tensors  # noqa: E402
 from ecgarena.errors import UserError  # noqa: E402
 from ecgarena.result import CellResult  # noqa: E402
+from ecgarena.tables import cutoff_label  # noqa: E402
 from ecgarena.units import format_mv  # noqa: E402
-
-from .render import cutoff_label  # noqa: E402
 
 KINDS = ("overlay", "psd", "targets", "sweep")
 PAPER, MAJOR, MINOR = "#fff7f5", "#f3a59b", "#fbd9d3"  # ECG paper and its grid lines

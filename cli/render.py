@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ecgarena.result import CellResult
-from ecgarena.tables import dataset_label, summary_row
+from ecgarena.tables import cutoff_label, dataset_label, summary_row
 from ecgarena.units import format_mv
 from rich.console import Console
 from rich.table import Table
@@ -299,15 +299,3 @@ def pivot_table(
     for b in body:
         table.add_row(*b)
     show(table)
-
-
-def cutoff_label(result: CellResult) -> str:
-    """The frequency the δ-energy share is measured above, named as the audit names it: a
-    band-limited threat's band edge (the audit allows its margin above it), else the fixed
-    reporting cut-off."""
-    from ecgarena.contract import BAND_MARGIN_HZ
-
-    cutoff = result.perturbation.cutoff_hz if result.perturbation else 0.0
-    if (result.threat or {}).get("band_hz"):
-        return f"{cutoff:g} Hz band edge (audit: > {cutoff + BAND_MARGIN_HZ:g} Hz)"
-    return f"{cutoff:g} Hz (reporting cut-off; no band limit)"

@@ -108,3 +108,15 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v).replace("|", "\\|")
+
+
+def cutoff_label(result: CellResult) -> str:
+    """The frequency the δ-energy share is measured above, named as the audit names it: a
+    band-limited threat's band edge (the audit allows its margin above it), else the fixed
+    reporting cut-off."""
+    from ecgarena.contract import BAND_MARGIN_HZ
+
+    cutoff = result.perturbation.cutoff_hz if result.perturbation else 0.0
+    if (result.threat or {}).get("band_hz"):
+        return f"{cutoff:g} Hz band edge (audit: > {cutoff + BAND_MARGIN_HZ:g} Hz)"
+    return f"{cutoff:g} Hz (reporting cut-off; no band limit)"
