@@ -106,3 +106,23 @@ def test_rerun_reproduces_a_stored_cell_and_catches_a_changed_one(home):
     assert (
         unknown.exit_code == 2 and "no finished cell with key '0123456789abcdef'" in unknown.output
     )
+
+
+def test_an_ensemble_cell_gets_its_p_at_least_k_table(home):
+    from ecgarena.cli.report_html import ensemble_table
+    from ecgarena.result import Ensemble
+
+    cell = Store(home / "results.sqlite").results()[0]
+    cell.ensemble = Ensemble(
+        members=3,
+        protocol="attack on the ensemble",
+        member_accuracy={"clean": [0.8, 0.7, 0.75], "adversarial": [0.2, 0.3, 0.1]},
+        at_least_k_correct={
+            "clean": {1: 0.9, 2: 0.75, 3: 0.5},
+            "adversarial": {1: 0.4, 2: 0.2, 3: 0.05},
+        },
+        at_least_k_interval={"clean": {1: [0.8, 0.95], 2: None, 3: [0.4, 0.6]}},
+    )
+    table = ensemble_table(cell)
+    assert "P(≥ k of 3 members correct)" in table and "<th>k = 3</th>" in table
+    assert "0.900 [0.800, 0.950]" in table and "<td>0.750</td>" in table and "0.050" in table
