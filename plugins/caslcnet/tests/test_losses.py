@@ -3,6 +3,8 @@ and inner attacks that stay inside ε, leave the model's modes alone and raise t
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -51,7 +53,9 @@ def test_losses_are_bounded_below_and_finite_even_when_p_y_tends_to_one(seed, ta
         mart = mart_loss(clean, a, y, task)
         trades = trades_loss(clean, a, y, task)
         assert torch.isfinite(mart) and torch.isfinite(trades)
-        assert mart >= -1e-4 and trades >= 0
+        assert (
+            mart >= -math.log(1.0001) - 1e-6 and trades >= 0
+        )  # the reference's 1.0001 in the BCE term
     # confident and right: p_y → 1 on both, every term → 0 but stays finite
     sure = torch.full((3, 4), -scale)
     labels = torch.tensor([0, 1, 2])
