@@ -40,15 +40,12 @@ def _figure(build: Any, caption: str, fmt: str = "svg") -> str:
         return f'<p class="small">{H.esc(caption)}: not drawn ({H.esc(e)})</p>'
 
 
-def _largest(r: CellResult) -> float:
-    eps = r.spec["eps"]
-    return max(eps) if isinstance(eps, list) else eps
-
-
 def _representative(cells: list[CellResult]) -> list[CellResult]:
-    """Per attack, the cell to draw: the largest budget, on `none` when it was run."""
+    """Per attack, the done cell to draw: the largest budget, on `none` when it was run."""
+    from .plots import max_budget
+
     best: dict[str, CellResult] = {}
-    for r in sorted(cells, key=lambda r: (r.spec["defense"] == "none", _largest(r))):
+    for r in sorted(cells, key=lambda r: (r.spec["defense"] == "none", max_budget(r))):
         best[r.spec["attack"]] = r  # the last, i.e. highest-ranked, wins
     return [best[a] for a in sorted(best)]
 
