@@ -5,16 +5,13 @@ and with `--isolate` even an attack that patches the core in its own process is 
 from __future__ import annotations
 
 import json
-import os
-import sys
 import textwrap
 
 import pytest
 from ecgarena.cli import app
-from ecgarena.host import get_host
 from typer.testing import CliRunner
 
-from tests.dists import install
+from tests.dists import install, visible
 
 SMALL = ["--dataset-opt", "n_records=300", "--epochs", "2", "--max-records", "40"]
 MATRIX_SMALL = ["--param", "synthetic.n_records=300", "--epochs", "2", "--max-records", "40"]
@@ -116,17 +113,9 @@ def hostile(tmp_path_factory):
         {"hostile": "ecgarena_hostile"},
         {"ecgarena_hostile": textwrap.dedent(HOSTILE)},
     )
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "ECGARENA_PLUGINS")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), saved["PYTHONPATH"]]))
-    os.environ["ECGARENA_PLUGINS"] = "basic-models,basic-attacks,basic-defenses,hostile"
-    sys.path.insert(0, str(root))
-    get_host.cache_clear()
-    yield root
-    sys.path.remove(str(root))
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    sys.modules.pop("ecgarena_hostile", None)
-    get_host.cache_clear()
+    plugins = "basic-models,basic-attacks,basic-defenses,hostile"
+    with visible(root, plugins, ("ecgarena_hostile",)):
+        yield root
 
 
 @pytest.fixture(scope="module")

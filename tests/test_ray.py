@@ -20,7 +20,7 @@ from ecgarena.specs import MatrixSpec, TrainSpec
 from ecgarena.store import Store
 from typer.testing import CliRunner
 
-from tests.dists import install
+from tests.dists import install, visible
 from tests.test_pool import SPEC, check_executor, one_thread  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local cluster, on one xdist worker
@@ -68,19 +68,10 @@ def cluster(tmp_path_factory):
         {"crash": "ecgarena_crash"},
         {"ecgarena_crash": textwrap.dedent(CRASHING)},
     )
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "ECGARENA_PLUGINS")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), saved["PYTHONPATH"]]))
-    os.environ["ECGARENA_PLUGINS"] += ",crash"
-    sys.path.insert(0, str(root))
-    get_host.cache_clear()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield root
-    ray.shutdown()
-    sys.path.remove(str(root))
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    sys.modules.pop("ecgarena_crash", None)
-    get_host.cache_clear()
+    with visible(root, os.environ["ECGARENA_PLUGINS"] + ",crash", ("ecgarena_crash",)):
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        yield root
+        ray.shutdown()
 
 
 @pytest.mark.usefixtures(
