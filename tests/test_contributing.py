@@ -131,8 +131,8 @@ def test_every_loose_python_block_executes(examples):
 def test_every_toml_block_parses():
     import tomllib
 
-    for b in (b for b in ALL if b.lang == "toml"):
-        tomllib.loads(b.code)
+    parsed = [tomllib.loads(b.code) for b in ALL if b.lang == "toml"]
+    assert len(parsed) >= 2 and all(p.get("project", {}).get("entry-points") for p in parsed)
 
 
 def test_every_ecgarena_command_of_the_examples_succeeds(examples):
