@@ -54,7 +54,7 @@ def _claim(todo: Todo, res: Resources, claims: Claims) -> tuple[Todo, Todo]:
 
 def _run_claimed(
     mine: Todo,
-    work: Plan,
+    needed: list[TrainTask],
     res: Resources,
     store: Store,
     workers: Workers,
@@ -62,10 +62,9 @@ def _run_claimed(
     results: dict[int, CellResult],
     on_cell: OnCell | None,
 ) -> None:
-    """Train tasks, then each cell as its classifiers are ready, stored by this driver as it
-    returns and its claim released."""
-    needed = {key for _, task, _, _ in mine for key in task.needs}
-    trains = {t.key: workers.train(t) for t in work.trains if t.key in needed}
+    """The `needed` train tasks, then each cell as its classifiers are ready, stored by this
+    driver as it returns and its claim released."""
+    trains = {t.key: workers.train(t) for t in needed}
     running: dict[Future[str], tuple[int, CellTask, list[str]]] = {}
     waiting = list(mine)
     while waiting or running:
@@ -111,12 +110,12 @@ def run_on(
     with Claims(store.path).alive() as claims:
         mine, held = _claim(todo, res, claims)
         if mine:
-            needed = {key for _, task, _, _ in mine for key in task.needs}
-            for task in work.trains:  # decode each dataset once, before workers read its cache
-                if task.key in needed:
-                    res.dataset(task.spec).load("train")
+            keys = {key for _, task, _, _ in mine for key in task.needs}
+            needed = [t for t in work.trains if t.key in keys]
+            for train in needed:  # decode each dataset once, before workers read its cache
+                res.dataset(train.spec).load("train")
             with open_workers() as workers:
-                _run_claimed(mine, work, res, store, workers, claims, results, on_cell)
+                _run_claimed(mine, needed, res, store, workers, claims, results, on_cell)
     if held:  # another process holds these: wait for its results, or take over if it died
         later = run_local(Plan((), tuple(t for _, t, _, _ in held)), res, store, force, on_cell)
         results.update(zip((i for i, _, _, _ in held), later, strict=True))
